@@ -1,0 +1,1 @@
+"""The ``membrane`` command line: one module per subcommand."""

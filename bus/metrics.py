@@ -1,0 +1,140 @@
+"""Every Prometheus metric membrane exports, defined in one place.
+
+Conventions: prefix ``membrane_``, base units, ``_total`` for counters,
+``_seconds`` and ``_bytes`` for measurements. Labels come only from bounded
+sets (group, rule, filter, verdict, reason, transport, outcome); never a
+label per message, topic or agent id. Hot paths use the ``child`` caches
+rather than calling ``.labels()`` per message.
+
+Each ``Metrics`` owns its own ``CollectorRegistry`` so tests can create a
+fresh one and several relays can live in one process.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+import bus
+
+LATENCY_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0, 30.0,
+)
+
+OUTCOMES = ("forwarded", "delayed", "quarantined", "shadowed")
+
+
+class Metrics:
+    """The metrics container. Build one per running relay/bridge/gateway."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.build_info = Info("membrane_build", "Version of membrane that is running.", registry=r)
+        self.build_info.info({"version": bus.__version__})
+
+        self.messages = Counter(
+            "membrane_messages_total",
+            "Messages decided, per recipient, by outcome.",
+            ["transport", "outcome"],
+            registry=r,
+        )
+        self.received = Counter(
+            "membrane_received_total",
+            "Messages read from agents' outboxes.",
+            ["transport"],
+            registry=r,
+        )
+        self.received_bytes = Counter(
+            "membrane_received_bytes_total",
+            "Payload bytes read from agents' outboxes.",
+            ["transport"],
+            registry=r,
+        )
+        self.decisions = Counter(
+            "membrane_policy_decisions_total",
+            "Policy decisions by rule and verdict (allow, deny, shadow_deny).",
+            ["rule", "verdict"],
+            registry=r,
+        )
+        self.quarantined = Counter(
+            "membrane_quarantined_total",
+            "Messages diverted to quarantine, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.decision_seconds = Histogram(
+            "membrane_decision_duration_seconds",
+            "Time to decide one message for all its recipients (policy and filters).",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.end_to_end_seconds = Histogram(
+            "membrane_end_to_end_latency_seconds",
+            "From the record's broker timestamp to the broker acknowledging the output.",
+            ["transport"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.filter_verdicts = Counter(
+            "membrane_filter_verdicts_total",
+            "Verdicts returned by each filter; shadow verdicts are counted with mode=shadow.",
+            ["filter", "verdict", "mode"],
+            registry=r,
+        )
+        self.filter_seconds = Histogram(
+            "membrane_filter_duration_seconds",
+            "Time spent in each filter's decide().",
+            ["filter"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.filter_errors = Counter(
+            "membrane_filter_errors_total",
+            "Filter failures and timeouts, by the error policy applied.",
+            ["filter", "policy"],
+            registry=r,
+        )
+        self.delay_queue_depth = Gauge(
+            "membrane_delay_queue_messages",
+            "Messages held in the delay queue.",
+            registry=r,
+        )
+        self.delay_seconds = Histogram(
+            "membrane_delay_duration_seconds",
+            "How long held messages waited before release.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.dedupe_dropped = Counter(
+            "membrane_duplicates_removed_total",
+            "Redelivered messages recognised by the dedupe window and not forwarded twice.",
+            registry=r,
+        )
+        self.policy_version = Info(
+            "membrane_policy", "The compiled policy in force.", registry=r
+        )
+        self.policy_reloads = Counter(
+            "membrane_policy_reloads_total",
+            "Rules reloads by result (success, failure).",
+            ["result"],
+            registry=r,
+        )
+        self.broker_up = Gauge(
+            "membrane_broker_connected",
+            "1 while the transport is connected to its broker.",
+            ["transport"],
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "membrane_consumer_lag_messages",
+            "Messages in agents' outboxes not yet read by this relay.",
+            ["transport"],
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "membrane_in_flight_messages",
+            "Input messages read but not yet committed.",
+            ["transport"],
+            registry=r,
+        )

@@ -1,0 +1,1 @@
+"""Damping filters: the effectors of membrane. See filters/base.py for the contract."""
