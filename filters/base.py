@@ -11,13 +11,16 @@ time, applies their error policy, and counts what they do.
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import msgspec
 
 from bus.clock import Clock
 from bus.envelope import Envelope
 from bus.verdict import Verdict
+
+if TYPE_CHECKING:
+    from bus.metrics import Metrics
 
 Mode = Literal["enforce", "shadow"]
 ErrorPolicy = Literal["open", "closed"]
@@ -94,9 +97,12 @@ class FilterContext:
 
     ``group`` is the interaction group of this (sender, recipient) pair as the
     policy resolves it; ``group_size`` the number of members it has.
+    ``protected`` is set by a filter (the conformity damper's dissent
+    protection) to exempt this message from the ``Delay`` verdicts of the
+    filters after it in the chain; the chain runner clears it on every run.
     """
 
-    __slots__ = ("clock", "group", "group_size", "sensors")
+    __slots__ = ("clock", "group", "group_size", "protected", "sensors")
 
     def __init__(
         self,
@@ -110,6 +116,7 @@ class FilterContext:
         self.sensors: SensorView = sensors if sensors is not None else NoSensors()
         self.group = group
         self.group_size = group_size
+        self.protected = False
 
 
 class Filter(Protocol):
@@ -119,3 +126,45 @@ class Filter(Protocol):
     def config(self) -> FilterConfig: ...
 
     async def decide(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict: ...
+
+
+# Optional capabilities. A filter implements them by having the method or
+# attribute; the chain runner and the filter set discover them once, when the
+# chain is built, never per message.
+
+
+@runtime_checkable
+class ObservesOutcomes(Protocol):
+    """A filter that learns from what finally happened to a message.
+
+    The chain runner calls ``observe_outcome`` once per (message, recipient)
+    when the chain reaches its final outcome: ``diverted`` is False when the
+    message went on to the recipient, True when any filter (or the engine,
+    e.g. a full delay queue) quarantined it. Delays are not outcomes: a held
+    message is reported when it is finally forwarded or diverted. The circuit
+    breaker counts diverts this way; the echo filter learns what each agent
+    received. Must be O(1) and must not raise.
+    """
+
+    def observe_outcome(self, env: Envelope, recipient: str, diverted: bool, now: float) -> None:
+        ...
+
+
+@runtime_checkable
+class ExportsMetrics(Protocol):
+    """A filter with gauges of its own (the homeostat). ``bind_metrics`` is
+    called once, after construction, when the process has a ``Metrics``; the
+    filter only sets in-memory values, scraping happens elsewhere."""
+
+    def bind_metrics(self, metrics: Metrics) -> None: ...
+
+
+def rechecks_after_delay(flt: object) -> bool:
+    """Whether a message this filter delayed runs through it again on release.
+
+    Most filters decide a delay once (the rate filter reserves the slot it
+    delays to), so the chain resumes after them. A filter that holds a message
+    until a condition holds (the conformity damper's sequester) sets the class
+    attribute ``recheck_after_delay = True`` and is asked again each time.
+    """
+    return bool(getattr(flt, "recheck_after_delay", False))

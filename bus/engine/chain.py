@@ -1,0 +1,225 @@
+"""The chain runner: runs a recipient's filters in order and acts on their verdicts.
+
+Filters only return verdicts; this is where they take effect:
+
+- ``Forward`` goes on to the next filter; after the last one the message is
+  forwarded.
+- ``Rewrite`` replaces the envelope with a rewritten copy (the original is
+  shared with other recipients) and goes on.
+- ``Delay`` stops the chain; the caller holds the message and, when it is
+  released, calls ``run`` again with ``start=outcome.resume``. The resume
+  index is the next filter, or the same one for filters that re-check
+  (``filters.base.rechecks_after_delay``). A delay is waived when an earlier
+  filter marked the message protected (``FilterContext.protected``).
+- ``Divert`` stops the chain; the caller quarantines the message.
+
+A filter in ``shadow`` mode runs and is counted (``mode="shadow"``) but its
+verdict never changes the outcome. Each call to a filter is bounded by its
+``timeout``; a timeout or an exception follows its ``on_error`` policy:
+``open`` lets the message through, ``closed`` diverts it with reason
+``filter-error``. Metrics children are resolved once per filter, when the
+chain is built, so the per-message cost is one increment and one observation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+from bus.clock import Clock
+from bus.engine.rewrite import apply_rewrite
+from bus.envelope import Envelope
+from bus.metrics import Metrics
+from bus.verdict import FORWARD, Delay, Divert, Forward, Rewrite, Verdict
+from filters.base import Filter, FilterContext, ObservesOutcomes, rechecks_after_delay
+
+log = logging.getLogger(__name__)
+
+FILTER_ERROR = "filter-error"
+VERDICT_NAMES = ("forward", "delay", "divert", "rewrite")
+EXEMPT_MODE = "exempt"  # a Delay waived because the message is protected
+LOGGED_FAILURES = frozenset({1, 2, 3})
+LOG_EVERY_NTH_FAILURE = 1_000
+
+
+class ChainOutcome:
+    """What the chain decided for one (message, recipient).
+
+    ``verdict`` is ``FORWARD``, a ``Delay`` or a ``Divert``; ``filter`` names
+    the filter that delayed or diverted (None when forwarded); ``resume`` is
+    the index to pass as ``start`` after a delay; ``env`` is the envelope to
+    deliver or hold (a copy when a filter rewrote it). ``shadowed`` names the
+    first shadow-mode filter that would have delayed or diverted, if any.
+    """
+
+    __slots__ = ("env", "filter", "resume", "shadowed", "verdict")
+
+    def __init__(
+        self,
+        verdict: Forward | Delay | Divert,
+        filter: str | None,
+        resume: int,
+        env: Envelope,
+        shadowed: str | None = None,
+    ) -> None:
+        self.verdict = verdict
+        self.filter = filter
+        self.resume = resume
+        self.env = env
+        self.shadowed = shadowed
+
+    def __repr__(self) -> str:
+        return (
+            f"ChainOutcome({self.verdict!r}, filter={self.filter!r}, resume={self.resume}, "
+            f"shadowed={self.shadowed!r})"
+        )
+
+
+class _Stage:
+    """One filter in a chain, with everything resolved that does not change per message."""
+
+    __slots__ = (
+        "duration",
+        "errors",
+        "exempt",
+        "fail_closed",
+        "failures",
+        "filter",
+        "name",
+        "recheck",
+        "shadow",
+        "timeout",
+        "verdicts",
+    )
+
+    def __init__(self, flt: Filter, metrics: Metrics | None) -> None:
+        config = flt.config
+        self.filter = flt
+        self.name = config.instance_name
+        self.shadow = config.mode == "shadow"
+        self.fail_closed = config.on_error == "closed"
+        self.timeout = config.timeout
+        self.recheck = rechecks_after_delay(flt)
+        self.failures = 0
+        self.verdicts = None
+        self.exempt = None
+        self.duration = None
+        self.errors = None
+        if metrics is not None:
+            self.verdicts = {
+                v: metrics.filter_verdicts.labels(self.name, v, config.mode) for v in VERDICT_NAMES
+            }
+            self.exempt = metrics.filter_verdicts.labels(self.name, "delay", EXEMPT_MODE)
+            self.duration = metrics.filter_seconds.labels(self.name)
+            self.errors = metrics.filter_errors.labels(self.name, config.on_error)
+
+    async def decide(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict:
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.timeout):
+                verdict = await self.filter.decide(env, recipient, ctx)
+            if not isinstance(verdict, Forward | Delay | Divert | Rewrite):
+                raise TypeError(f"decide() returned {verdict!r}, not a verdict")
+        except Exception as exc:  # every failure of a filter is handled by its policy
+            verdict = self.failed(exc)
+        if self.duration is not None:
+            self.duration.observe(time.perf_counter() - started)
+        return verdict
+
+    def failed(self, exc: BaseException) -> Verdict:
+        if self.errors is not None:
+            self.errors.inc()
+        what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc!r}"
+        self.failures += 1
+        if self.failures in LOGGED_FAILURES or self.failures % LOG_EVERY_NTH_FAILURE == 0:
+            # A broken filter fails on every message; the counter has them all.
+            log.warning("filter %s %s (on_error=%s, %d failures so far)", self.name, what,
+                        "closed" if self.fail_closed else "open", self.failures)
+        if self.fail_closed:
+            return Divert(FILTER_ERROR, f"filter {self.name} {what}")
+        return FORWARD
+
+
+class ChainRunner:
+    """Runs one chain of filter instances; cheap to build, safe to share."""
+
+    __slots__ = ("_clock", "_observers", "_stages", "filters")
+
+    def __init__(
+        self, filters: Sequence[Filter], *, metrics: Metrics | None, clock: Clock
+    ) -> None:
+        self.filters = tuple(filters)
+        self._clock = clock
+        self._stages = tuple(_Stage(f, metrics) for f in self.filters)
+        self._observers = tuple(f for f in self.filters if isinstance(f, ObservesOutcomes))
+
+    def __len__(self) -> int:
+        return len(self._stages)
+
+    async def run(
+        self, env: Envelope, recipient: str, ctx: FilterContext, start: int = 0
+    ) -> ChainOutcome:
+        """Run the filters from index ``start`` for ``env`` on its way to ``recipient``."""
+        ctx.protected = False
+        current = env
+        shadowed: str | None = None
+        stages = self._stages
+        for index in range(start, len(stages)):
+            stage = stages[index]
+            verdict = await stage.decide(current, recipient, ctx)
+            if stage.verdicts is not None:
+                stage.verdicts[verdict.name].inc()
+            if stage.shadow:
+                if shadowed is None and isinstance(verdict, Delay | Divert):
+                    shadowed = stage.name
+                continue
+            if isinstance(verdict, Forward):
+                continue
+            if isinstance(verdict, Rewrite):
+                try:
+                    current = apply_rewrite(current, verdict)
+                except ValueError as exc:
+                    failure = stage.failed(exc)
+                    if isinstance(failure, Divert):
+                        return self._divert(failure, stage.name, index, current, recipient)
+                continue
+            if isinstance(verdict, Delay):
+                if ctx.protected or verdict.seconds <= 0:
+                    if ctx.protected and stage.exempt is not None:
+                        stage.exempt.inc()
+                    continue
+                resume = index if stage.recheck else index + 1
+                return ChainOutcome(verdict, stage.name, resume, current, shadowed)
+            return self._divert(verdict, stage.name, index, current, recipient, shadowed)
+        self.observe(current, recipient, diverted=False)
+        return ChainOutcome(FORWARD, None, len(stages), current, shadowed)
+
+    def observe(self, env: Envelope, recipient: str, *, diverted: bool) -> None:
+        """Tell the filters that learn from outcomes what happened to a message.
+
+        ``run`` calls this itself when the chain forwards or diverts. The
+        engine calls it with ``diverted=True`` when it quarantines a message
+        after the chain let it through or held it (e.g. ``delay-queue-full``).
+        """
+        if not self._observers:
+            return
+        now = self._clock.now()
+        for observer in self._observers:
+            try:
+                observer.observe_outcome(env, recipient, diverted, now)
+            except Exception:  # a learning hook must never lose the message
+                log.exception("observe_outcome failed in %r", observer)
+
+    def _divert(
+        self,
+        verdict: Divert,
+        name: str,
+        index: int,
+        env: Envelope,
+        recipient: str,
+        shadowed: str | None = None,
+    ) -> ChainOutcome:
+        self.observe(env, recipient, diverted=True)
+        return ChainOutcome(verdict, name, index, env, shadowed)
