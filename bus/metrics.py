@@ -138,3 +138,40 @@ class Metrics:
             ["transport"],
             registry=r,
         )
+
+        # Gateway (Kafka-protocol sidecar). ``api`` is a bounded set of API names.
+        self.gateway_connections = Gauge(
+            "membrane_gateway_connections",
+            "Client connections open through the gateway.",
+            registry=r,
+        )
+        self.gateway_requests = Counter(
+            "membrane_gateway_requests_total",
+            "Requests handled by the gateway, by API and outcome (forwarded, answered, refused).",
+            ["api", "outcome"],
+            registry=r,
+        )
+        self.gateway_added_seconds = Histogram(
+            "membrane_gateway_added_latency_seconds",
+            "Time the gateway itself spends on one request and its response (not broker time).",
+            ["api"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.gateway_records = Counter(
+            "membrane_gateway_records_total",
+            "Records seen by the gateway: produced (stamped), denied, hidden from a fetch.",
+            ["outcome"],
+            registry=r,
+        )
+        self.gateway_denied = Counter(
+            "membrane_gateway_denied_total",
+            "Partitions or topics the gateway refused, by API and reason.",
+            ["api", "reason"],
+            registry=r,
+        )
+        self.gateway_throttle_seconds = Counter(
+            "membrane_gateway_throttle_seconds_total",
+            "Seconds produce requests were held to throttle their agents.",
+            registry=r,
+        )
