@@ -1,0 +1,84 @@
+"""Names and selectors: how a rules file refers to agents, groups and channels.
+
+A selector is one string in an edge's ``from``/``to`` list:
+
+- ``*`` — every agent (not channels);
+- ``#name`` — the shared channel ``name``;
+- a glob with ``*``, ``?`` or ``[...]`` — every agent whose id matches it;
+- otherwise a name — the agent with that id, or every member of the group
+  with that name (agent ids and group names share one namespace).
+
+Identifiers are limited to characters that are valid in both Kafka and MQTT
+topic names, so an agent id can be substituted into any topic template.
+"""
+
+from __future__ import annotations
+
+import re
+from fnmatch import fnmatchcase
+from typing import Final, Literal
+
+IDENTIFIER: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+PATTERN: Final = re.compile(r"[A-Za-z0-9._*?\[\]!-]{1,128}")
+GLOB_CHARS: Final = frozenset("*?[")
+ANY: Final = "*"
+CHANNEL_PREFIX: Final = "#"
+
+SelectorKind = Literal["any", "channel", "pattern", "name"]
+
+
+def is_identifier(text: str) -> bool:
+    return IDENTIFIER.fullmatch(text) is not None
+
+
+def check_identifier(text: str, what: str) -> None:
+    """Raise ValueError when ``text`` cannot be an agent, group, channel or rule name."""
+    if not is_identifier(text):
+        raise ValueError(
+            f"{what} {text!r} must start with a letter or digit and contain only "
+            "letters, digits, '.', '_' and '-' (at most 128 characters)"
+        )
+
+
+def is_pattern(text: str) -> bool:
+    return any(c in GLOB_CHARS for c in text)
+
+
+def check_pattern(text: str) -> None:
+    if not PATTERN.fullmatch(text) or not is_pattern(text):
+        raise ValueError(f"pattern {text!r} must be a glob over agent-id characters")
+
+
+def kind_of(selector: str) -> SelectorKind:
+    if selector == ANY:
+        return "any"
+    if selector.startswith(CHANNEL_PREFIX):
+        return "channel"
+    if is_pattern(selector):
+        return "pattern"
+    return "name"
+
+
+def check_selector(selector: str) -> None:
+    """Raise ValueError when ``selector`` is not well formed (existence is checked later)."""
+    kind = kind_of(selector)
+    if kind == "channel":
+        check_identifier(selector[1:], "channel")
+    elif kind == "pattern":
+        check_pattern(selector)
+    elif kind == "name":
+        check_identifier(selector, "agent or group")
+
+
+def matches(pattern: str, agent: str) -> bool:
+    """Case-sensitive glob match (agent ids are case-sensitive topic parts)."""
+    return fnmatchcase(agent, pattern)
+
+
+def sample_of(pattern: str) -> str:
+    """An id the pattern matches, used to test whether one pattern can overlap another."""
+    return (
+        re.sub(r"\[!?([^\]]*)\]", lambda m: (m.group(1) or "x")[0], pattern)
+        .replace("*", "x")
+        .replace("?", "x")
+    )

@@ -1,0 +1,172 @@
+"""Reading rules files into plain data, remembering where each value came from.
+
+YAML is composed into a node graph with PyYAML's safe loader and then built
+into Python objects by a walk that records the line and column of every
+value (``Positions``), so a validation error at ``$.edges[3].to`` can point
+at the line to fix. The walk is also the guard against hostile input: the
+file size, the nesting depth and the number of values built (which counts
+every expansion of a YAML alias) are capped, so an alias bomb fails fast.
+TOML is parsed with ``tomllib``, which reports the line of syntax errors
+only.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from bus.errors import ConfigError
+
+MAX_FILE_BYTES: Final = 32 * 1024 * 1024
+MAX_DEPTH: Final = 64
+MAX_VALUES: Final = 5_000_000
+
+_PLAIN_KEY: Final = re.compile(r"[A-Za-z0-9_-]+")
+
+PathKey = tuple[str | int, ...]
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass
+class Positions:
+    """Where values and mapping keys start in their source files (1-based)."""
+
+    values: dict[PathKey, tuple[str, int, int]] = field(default_factory=dict)
+    keys: dict[PathKey, tuple[str, int, int]] = field(default_factory=dict)
+
+    def locate(self, path: PathKey, *, key: bool = False) -> tuple[str, int, int] | None:
+        """The position of ``path``, or of its nearest ancestor that has one."""
+        table = self.keys if key else self.values
+        probe = path
+        while True:
+            if probe in table:
+                return table[probe]
+            if probe in self.values:
+                return self.values[probe]
+            if not probe:
+                return None
+            probe = probe[:-1]
+
+
+class _Builder:
+    def __init__(self, loader: Any, source: str, positions: Positions) -> None:
+        self.loader = loader
+        self.source = source
+        self.positions = positions
+        self.count = 0
+
+    def _mark(self, node: yaml.Node) -> tuple[str, int, int]:
+        return (self.source, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def _error(self, node: yaml.Node, message: str, path: PathKey) -> ConfigError:
+        _, line, column = self._mark(node)
+        return ConfigError(
+            message, path=render_path(path), source=self.source, line=line, column=column
+        )
+
+    def build(self, node: yaml.Node, path: PathKey) -> Any:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise self._error(node, f"more than {MAX_VALUES} values (alias expansion?)", path)
+        if len(path) > MAX_DEPTH:
+            raise self._error(node, f"nested deeper than {MAX_DEPTH} levels", path)
+        self.positions.values.setdefault(path, self._mark(node))
+        if isinstance(node, yaml.MappingNode):
+            self.loader.flatten_mapping(node)
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.loader.construct_object(key_node, deep=True)
+                if not isinstance(key, str | int | float | bool):
+                    raise self._error(key_node, "mapping keys must be plain scalars", path)
+                if key in result:
+                    raise self._error(key_node, f"duplicate key {key!r}", path)
+                child = (*path, str(key))
+                self.positions.keys.setdefault(child, self._mark(key_node))
+                result[key] = self.build(value_node, child)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self.loader.construct_object(node, deep=True)
+
+
+def _read(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ConfigError(
+                f"file is {size} bytes; the limit is {MAX_FILE_BYTES}", source=str(path)
+            )
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text ({exc.reason})", source=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
+
+
+def parse_yaml(text: str, source: str, positions: Positions) -> Any:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return {}
+        return _Builder(loader, source, positions).build(node, ())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = " ".join(str(p) for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        raise ConfigError(
+            message,
+            source=source,
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", source=source) from None
+    except RecursionError:
+        raise ConfigError("nested too deeply", source=source) from None
+    finally:
+        loader.dispose()
+
+
+def parse_toml(text: str, source: str) -> Any:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        line = column = None
+        if "(at line " in message:
+            message, _, where = message.partition(" (at line ")
+            line_text, _, column_text = where.rstrip(")").partition(", column ")
+            line, column = int(line_text), int(column_text)
+        raise ConfigError(
+            f"invalid TOML: {message}", source=source, line=line, column=column
+        ) from None
+
+
+def read_source(path: Path, positions: Positions) -> Any:
+    """Plain data from one YAML (.yaml/.yml) or TOML (.toml) file."""
+    text = _read(path)
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        return parse_toml(text, str(path))
+    if suffix in (".yaml", ".yml"):
+        return parse_yaml(text, str(path), positions)
+    raise ConfigError("unknown rules file type: use .yaml, .yml or .toml", source=str(path))
+
+
+def render_path(path: PathKey) -> str:
+    """``("edges", 3, "to")`` as ``$.edges[3].to``."""
+    out = "$"
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_KEY.fullmatch(part):
+            out += f".{part}"
+        else:
+            out += f"[{part!r}]"
+    return out
