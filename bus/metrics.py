@@ -175,3 +175,21 @@ class Metrics:
             "Seconds produce requests were held to throttle their agents.",
             registry=r,
         )
+        self.homeostat_setpoint = Gauge(
+            "membrane_homeostat_setpoint",
+            "The value each homeostat holds its group's sensed variable at.",
+            ["filter", "group"],
+            registry=r,
+        )
+        self.homeostat_measured = Gauge(
+            "membrane_homeostat_measured",
+            "The sensed variable as each homeostat last read it.",
+            ["filter", "group"],
+            registry=r,
+        )
+        self.homeostat_output = Gauge(
+            "membrane_homeostat_output",
+            "The admission rate each homeostat currently grants its group, messages per second.",
+            ["filter", "group"],
+            registry=r,
+        )
