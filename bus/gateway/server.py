@@ -1,0 +1,201 @@
+"""The gateway: listeners, upstream connections and lifecycle.
+
+One listener serves the bootstrap address and leads to the configured
+upstream bootstrap brokers; one more listener is opened per upstream broker
+the first time a response names it (see ``addressing``). Each accepted
+connection gets its own upstream connection and a ``Connection`` pumping
+between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Sequence
+from types import TracebackType
+
+from bus.errors import ConfigError, UpstreamError
+from bus.gateway.addressing import Address, BrokerMap
+from bus.gateway.connection import Connection
+from bus.gateway.handlers import plan_request
+from bus.gateway.session import GatewayState, Session
+from bus.gateway.stats import GatewayStats
+from bus.gateway.versions import INSPECTED, decodable_range
+from bus.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 10.0
+
+
+def parse_address(text: str, what: str) -> Address:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) → (host, port), or a ConfigError naming ``what``."""
+    host, sep, port = text.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{text!r} is not HOST:PORT", path=what)
+    return host, int(port)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        # Listening before the asyncio server starts lets the kernel queue
+        # connections from a client that was just told about this port.
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class GatewayCore:
+    """Listeners and connections, independent of policy (a transparent proxy)."""
+
+    def __init__(
+        self,
+        *,
+        upstream: Sequence[Address],
+        listen: Address,
+        advertised_host: str | None,
+        metrics: Metrics,
+    ) -> None:
+        if not upstream:
+            raise ConfigError("at least one upstream broker is required", path="--upstream")
+        self.upstream = tuple(upstream)
+        self.listen = listen
+        self.brokers = BrokerMap(advertised_host or listen[0], self._reserve)
+        self.state = GatewayState(self.brokers, metrics)
+        self._servers: list[asyncio.Server] = []
+        self._connections: set[asyncio.Task[None]] = set()
+        self._bootstrap_port: int | None = None
+        self.agent: str | None = None
+
+    @property
+    def stats(self) -> GatewayStats:
+        return self.state.stats
+
+    @property
+    def bootstrap(self) -> str:
+        """The address clients use as ``bootstrap.servers``."""
+        if self._bootstrap_port is None:
+            raise RuntimeError("the gateway is not started")
+        return f"{self.brokers.advertised_host}:{self._bootstrap_port}"
+
+    async def start(self) -> None:
+        if self._bootstrap_port is not None:
+            return
+        for key in INSPECTED:
+            decodable_range(key)  # load kio's schemas now, not on a client's first request
+        try:
+            sock = _bind(*self.listen)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {self.listen[0]}:{self.listen[1]}: {exc}", path="--listen"
+            ) from None
+        self._bootstrap_port = int(sock.getsockname()[1])
+        self._servers.append(await self._serve(sock, None))
+
+    async def stop(self) -> None:
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.close()
+        for task in list(self._connections):
+            task.cancel()
+        for task in list(self._connections):
+            with contextlib.suppress(BaseException):
+                await task
+        for server in servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+        self._bootstrap_port = None
+
+    def _reserve(self, node_id: int) -> int:
+        """Bind the listener of a newly seen broker and return its port."""
+        host, base = self.listen
+        preferred = base + 1 + len(self.brokers) if base else 0
+        try:
+            sock = _bind(host, preferred)
+        except OSError:
+            log.warning("port %d is taken; broker %d gets an ephemeral port", preferred, node_id)
+            sock = _bind(host, 0)
+        port = int(sock.getsockname()[1])
+        task = asyncio.get_running_loop().create_task(self._serve(sock, node_id))
+        task.add_done_callback(self._adopt_server)
+        return port
+
+    def _adopt_server(self, task: asyncio.Task[asyncio.Server]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self._servers.append(task.result())
+
+    async def _serve(self, sock: socket.socket, node_id: int | None) -> asyncio.Server:
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._connections.add(task)
+            try:
+                await self._proxy(reader, writer, node_id, int(sock.getsockname()[1]))
+            except asyncio.CancelledError:
+                pass  # stop() cancels connections; the stream server must not log that
+            finally:
+                self._connections.discard(task)
+
+        return await asyncio.start_server(accept, sock=sock)
+
+    async def _connect_upstream(
+        self, node_id: int | None, local_port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        targets: Sequence[Address] = self.upstream
+        if node_id is not None:
+            routed = self.brokers.upstream_for_port(local_port)
+            if routed is None:
+                raise UpstreamError(f"no route for broker {node_id}", retriable=True)
+            targets = (routed,)
+        last: OSError | None = None
+        for host, port in targets:
+            try:
+                return await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT)
+            except (OSError, TimeoutError) as exc:
+                last = exc if isinstance(exc, OSError) else OSError(str(exc))
+        raise UpstreamError(f"cannot reach upstream {targets}: {last}", retriable=True)
+
+    async def _proxy(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        node_id: int | None,
+        local_port: int,
+    ) -> None:
+        peer = writer.get_extra_info("peername")
+        peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        gauge = self.state.metrics.gateway_connections
+        try:
+            upstream = await self._connect_upstream(node_id, local_port)
+        except UpstreamError as exc:
+            log.warning("gateway: dropping client %s: %s", peer_text, exc)
+            writer.close()
+            return
+        gauge.inc()
+        try:
+            session = Session(self.state, peer_text, self.agent)
+            await Connection(session, (reader, writer), upstream, plan_request).run()
+        finally:
+            gauge.dec()
+
+    async def __aenter__(self) -> GatewayCore:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
