@@ -6,6 +6,7 @@ owns the one process it starts; teardown ends only that process.
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import subprocess
@@ -21,12 +22,14 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 # Generous per-client queues: tests publish thousands of QoS 1 messages while
 # the bridge is away, and Mosquitto's default (1,000) would drop the rest.
+# ``user``: started as root, Mosquitto would drop to the ``mosquitto`` user,
+# which cannot read the test's private temporary directory.
 BASE_CONFIG = """\
 listener {port} 127.0.0.1
+user {user}
 persistence false
 max_queued_messages 200000
 max_inflight_messages 100
-message_size_limit 0
 log_dest file {log}
 log_type error
 log_type warning
@@ -43,7 +46,7 @@ class MosquittoBroker:
         self.port = free_port()
         self.log = directory / "mosquitto.log"
         self.config = directory / "mosquitto.conf"
-        body = BASE_CONFIG.format(port=self.port, log=self.log)
+        body = BASE_CONFIG.format(port=self.port, log=self.log, user=getpass.getuser())
         if anonymous:
             body += "allow_anonymous true\n"
         self.config.write_text(body + extra)
