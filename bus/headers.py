@@ -33,6 +33,9 @@ DETAIL: Final = "membrane-detail"
 RECIPIENT: Final = "membrane-recipient"
 ORIGIN_TOPIC: Final = "membrane-origin-topic"
 ORIGIN_OFFSET: Final = "membrane-origin-offset"
+ORIGIN_PARTITION: Final = "membrane-origin-partition"
+# Set on what `membrane replay` re-injects: how many times it was replayed.
+REPLAYED: Final = "membrane-replayed"
 
 # Passed through untouched.
 TRACEPARENT: Final = "traceparent"
