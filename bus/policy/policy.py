@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Final
 
 from bus.decision import Decision, Recipients, Transport
@@ -82,6 +82,29 @@ class Policy:
 
     def __repr__(self) -> str:
         return f"Policy(version={self._version!r}, agents={len(self.agents)})"
+
+    # -- introspection (graph, check) -------------------------------------------
+
+    def class_of(self, agent: str) -> int:
+        """The rule class of an agent id or ``#channel``; -1 if unknown."""
+        info = self._resolver.recipient(agent)
+        return info.cls if info is not None else -1
+
+    def class_rules(self, sender_cls: int, recipient_cls: int) -> PairRules:
+        return self._classes.get(sender_cls, recipient_cls)
+
+    def pair_rules(self) -> Iterator[tuple[str, str, PairRules]]:
+        """Every explicit pair with per-pair rules (presets, agent-to-agent edges)."""
+        agents = self._membership.agents
+        stride = self._stride
+        for key, entry in self._pairs.items():
+            sender, recipient = divmod(key, stride)
+            yield agents[sender], agents[recipient], entry
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """``#name`` of every channel."""
+        return tuple(self._resolver.channels)
 
     # -- decisions -------------------------------------------------------------
 

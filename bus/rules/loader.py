@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import msgspec
 
@@ -21,6 +21,8 @@ from bus.errors import ConfigError
 from bus.rules.schema import RulesFile
 from bus.rules.sources import PathKey, Positions, read_source, render_path
 from bus.rules.validate import Problem, validate
+
+T = TypeVar("T")
 
 MERGED_BY_NAME: Final = ("agents", "groups", "channels")
 CONCATENATED: Final = ("topology", "edges", "constitution", "filters")
@@ -38,6 +40,15 @@ class Loaded:
     positions: Positions
     errors: tuple[ConfigError, ...]
     warnings: tuple[ConfigError, ...]
+
+
+def load_file(path: str | Path, into: type[T]) -> tuple[T, Positions]:
+    """One YAML or TOML file decoded into the Struct type ``into``, with positions."""
+    positions = Positions()
+    data = read_source(Path(path), positions)
+    if not positions.values:
+        positions.values[()] = (str(path), 0, 0)
+    return decode(data, positions, into), positions
 
 
 def load_rules(*paths: str | Path) -> RulesFile:
@@ -66,7 +77,7 @@ def load_checked(*paths: str | Path) -> Loaded:
         own = Positions()
         documents.append((str(path), read_source(Path(path), own), own))
     data = _merge(documents, positions)
-    rules = decode(data, positions)
+    rules = decode(data, positions, RulesFile)
     report = validate(rules)
     return Loaded(
         rules=rules,
@@ -76,19 +87,19 @@ def load_checked(*paths: str | Path) -> Loaded:
     )
 
 
-def decode(data: Any, positions: Positions) -> RulesFile:
-    """Plain data → ``RulesFile``; a type error names the path and its position."""
+def decode(data: Any, positions: Positions, into: type[T]) -> T:
+    """Plain data → ``into`` (a Struct); a type error names the path and its position."""
     try:
-        return msgspec.convert(data, RulesFile)
+        return msgspec.convert(data, into)
     except msgspec.ValidationError as exc:
-        message, path = _locate(data, str(exc))
+        message, path = _locate(data, str(exc), into)
         unknown = _UNKNOWN_FIELD.match(message)
         where = positions.locate((*path, unknown.group(1)), key=True) if unknown else None
         if where is None:
             where = positions.locate(path)
-        return_error = ConfigError(message, path=render_path(path))
-        _place(return_error, where)
-        raise return_error from None
+        error = ConfigError(message, path=render_path(path))
+        _place(error, where)
+        raise error from None
 
 
 def to_error(problem: Problem, positions: Positions) -> ConfigError:
@@ -115,7 +126,7 @@ def _split(text: str) -> tuple[str, list[str | int]]:
     return message, tokens
 
 
-def _locate(data: Any, text: str) -> tuple[str, PathKey]:
+def _locate(data: Any, text: str, into: type[Any]) -> tuple[str, PathKey]:
     """Resolve msgspec's ``[...]`` (an unnamed dict key) into the offending key.
 
     msgspec does not name dict keys in its paths, so the failing entry is found
@@ -128,18 +139,18 @@ def _locate(data: Any, text: str) -> tuple[str, PathKey]:
         keys = list(_get(data, prefix))
         while len(keys) > 1:
             half = keys[: len(keys) // 2]
-            failure = _failure(_restrict(data, prefix, half))
+            failure = _failure(_restrict(data, prefix, half), into)
             keys = half if failure is not None and failure[1][:at] == prefix else keys[len(half) :]
-        failure = _failure(_restrict(data, prefix, keys)) if keys else None
+        failure = _failure(_restrict(data, prefix, keys), into) if keys else None
         if failure is not None and failure[1][: at + 1] == [*prefix, _UNKNOWN_KEY]:
             message, tokens = failure
         tokens[at] = keys[0] if keys else "?"
     return message, tuple(str(t) if not isinstance(t, int) else t for t in tokens)
 
 
-def _failure(data: Any) -> tuple[str, list[str | int]] | None:
+def _failure(data: Any, into: type[Any]) -> tuple[str, list[str | int]] | None:
     try:
-        msgspec.convert(data, RulesFile)
+        msgspec.convert(data, into)
     except msgspec.ValidationError as exc:
         return _split(str(exc))
     return None

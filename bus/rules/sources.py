@@ -24,7 +24,7 @@ from bus.errors import ConfigError
 
 MAX_FILE_BYTES: Final = 32 * 1024 * 1024
 MAX_DEPTH: Final = 64
-MAX_VALUES: Final = 5_000_000
+MAX_VALUES: Final = 1_000_000
 
 _PLAIN_KEY: Final = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -95,6 +95,33 @@ class _Builder:
         return self.loader.construct_object(node, deep=True)
 
 
+def _expanded_size(node: yaml.Node, memo: dict[int, int], depth: int = 0) -> int:
+    """How many values building ``node`` creates, every alias expanded.
+
+    Memoised per node, so it costs one pass over the composed graph even when
+    aliases make the expansion exponential. Below ``MAX_DEPTH`` it stops
+    counting: the builder rejects such nesting with its path.
+    """
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    if depth > MAX_DEPTH:
+        return 1
+    total = 1
+    if isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    else:
+        children = []
+    for child in children:
+        total += _expanded_size(child, memo, depth + 1)
+        if total > MAX_VALUES:
+            break
+    memo[id(node)] = total
+    return total
+
+
 def _read(path: Path) -> str:
     try:
         size = path.stat().st_size
@@ -115,6 +142,12 @@ def parse_yaml(text: str, source: str, positions: Positions) -> Any:
         node = loader.get_single_node()
         if node is None:
             return {}
+        expanded = _expanded_size(node, {})
+        if expanded > MAX_VALUES:
+            raise ConfigError(
+                f"the document expands to more than {MAX_VALUES} values (YAML aliases?)",
+                source=source,
+            )
         return _Builder(loader, source, positions).build(node, ())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

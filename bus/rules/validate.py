@@ -31,8 +31,11 @@ class Report:
 
 
 def validate(rules: RulesFile) -> Report:
-    """Every error and warning in ``rules`` (an empty report means valid and clean)."""
-    from bus.rules.analysis import topology_warnings
+    """Every error and rule-level warning in ``rules``.
+
+    Warnings about the shape of the resulting graph (unreachable agents,
+    disconnected components) come from ``bus.policy.analysis``.
+    """
     from bus.rules.contradictions import contradictions
 
     report = Report()
@@ -48,8 +51,6 @@ def validate(rules: RulesFile) -> Report:
     errors, warnings = contradictions(rules, membership)
     report.errors.extend(errors)
     report.warnings.extend(warnings)
-    if not report.errors:
-        report.warnings.extend(topology_warnings(rules, membership))
     return report
 
 
