@@ -1,0 +1,1 @@
+"""``membrane bench``: membrane measured side by side with its baselines."""
