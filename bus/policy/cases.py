@@ -12,9 +12,11 @@ A cases file (YAML or TOML) lists messages and what the policy must say::
 
 ``size``, ``hops``, ``fields`` (a JSON payload with these top-level fields)
 and ``content_type`` shape the message; ``rule``, ``reason`` and
-``shadow_rule`` are checked when given. A case without ``to`` checks the
+``shadow_rule`` are checked when given (``shadow_rule: none`` expects no
+shadow rule), as are ``topic`` and ``transport``, where the message for the
+recipient is produced. A case without ``to`` checks the
 fan-out instead: ``recipients`` lists exactly whom an unaddressed message
-from the sender reaches.
+of that kind from the sender is delivered to (shadow-allowed ones included).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class Case(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     reason: str | None = None
     shadow_rule: str | None = None
     recipients: tuple[str, ...] | None = None
+    topic: str | None = None
+    transport: Literal["kafka", "mqtt"] | None = None
 
     def __post_init__(self) -> None:
         if self.size < 0 or self.hops < 0:
@@ -53,8 +57,10 @@ class Case(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
             raise ValueError("a case needs 'to' and 'expect', or 'recipients' for a fan-out")
         if self.to is not None and self.expect is None:
             raise ValueError("a case with 'to' needs 'expect: allow' or 'expect: deny'")
-        if self.to is None and (self.expect or self.rule or self.reason or self.shadow_rule):
-            raise ValueError("expect, rule, reason and shadow_rule need 'to'")
+        if self.to is None and (
+            self.expect or self.rule or self.reason or self.shadow_rule or self.topic
+        ):
+            raise ValueError("expect, rule, reason, shadow_rule and topic need 'to'")
 
     @property
     def title(self) -> str:
@@ -99,28 +105,37 @@ def envelope_of(case: Case) -> Envelope:
     )
 
 
+def reached(policy: Policy, env: Envelope) -> tuple[str, ...]:
+    """Whom ``env`` is delivered to: its recipients that the policy allows."""
+    return tuple(r for r in policy.recipients(env).resolved if policy.decide(env, r).allowed)
+
+
 def run_case(policy: Policy, case: Case, where: str = "") -> Result:
     env = envelope_of(case)
     differences: list[tuple[str, str, str]] = []
     if case.to is None:
-        got = policy.recipients(env).resolved
+        got = reached(policy, env)
         expected = case.recipients or ()
         if sorted(got) != sorted(expected):
             differences.append(("recipients", ", ".join(sorted(expected)), ", ".join(sorted(got))))
         return Result(case, where, tuple(differences))
     decision = policy.decide(env, case.to)
     verdict = "allow" if decision.allowed else "deny"
-    checks = (
+    checks = [
         ("verdict", case.expect, verdict),
         ("rule", case.rule, decision.rule),
         ("reason", case.reason, decision.reason),
         ("shadow_rule", case.shadow_rule, decision.shadow_rule or "none"),
-    )
+        ("transport", case.transport, policy.transport_of(case.to)),
+    ]
+    if case.topic is not None:
+        known = decision.reason != "unknown-recipient"
+        checks.append(("topic", case.topic, policy.inbox_topic(case.to) if known else "(none)"))
     for field_name, expected_value, got_value in checks:
         if expected_value is not None and expected_value != got_value:
             differences.append((field_name, expected_value, got_value))
     if case.recipients is not None:
-        got = policy.recipients(env).resolved
+        got = reached(policy, env)
         if sorted(got) != sorted(case.recipients):
             differences.append(
                 ("recipients", ", ".join(sorted(case.recipients)), ", ".join(sorted(got)))

@@ -8,8 +8,9 @@ mean what their author probably meant:
   covers completely — every sender, recipient and kind it allows is denied,
   so the allow is dead. A deny that covers only part of an allow is the
   normal way to carve out an exception and is not reported.
-- warning: an enforced allow that overlaps an enforced constitution rule —
-  the constitution wins for the overlapping messages, which ``check`` says.
+- warning: an enforced allow that overlaps an enforced unconditional
+  constitution rule, or allows more bytes than a constitution size cap over
+  the same pairs — the constitution wins, which ``check`` says.
 
 Coverage is decided conservatively: an error is raised only when coverage is
 certain for explicit and pattern-matched agents alike.
@@ -88,6 +89,11 @@ def _kinds_overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return not a or not b or not set(a).isdisjoint(b)
 
 
+def _common_kinds(a: tuple[str, ...], b: tuple[str, ...]) -> str:
+    common = sorted(set(a) & set(b)) if a and b else sorted(a or b)
+    return "|".join(common)
+
+
 def _targets(selectors: tuple[str, ...], m: Membership) -> set[str]:
     """Explicit agents and channels a selector list names."""
     out = {s for s in selectors if sel.kind_of(s) == "channel"}
@@ -141,7 +147,8 @@ def contradictions(rules: RulesFile, membership: Membership) -> tuple[list[Probl
                 continue
             if not rule.unconditional and not (
                 rule.max_bytes is not None
-                and (allow.max_bytes is None or allow.max_bytes > rule.max_bytes)
+                and allow.max_bytes is not None
+                and allow.max_bytes > rule.max_bytes
             ):
                 continue
             sender = _overlap(rule.senders, allow.senders, membership)
@@ -149,11 +156,13 @@ def contradictions(rules: RulesFile, membership: Membership) -> tuple[list[Probl
             if sender is None or recipient is None:
                 continue
             what = "denies" if rule.unconditional else f"caps at {rule.max_bytes} bytes"
+            kinds = _common_kinds(rule.kinds, allow.kinds)
+            example = f"{sender} -> {recipient}" + (f", kind {kinds}" if kinds else "")
             warnings.append(
                 Problem(
                     ("constitution", i),
                     f"constitution rule {rule.name!r} {what} what allow rule {allow.name!r} "
-                    f"permits (e.g. {sender} -> {recipient}); the constitution wins",
+                    f"permits (e.g. {example}); the constitution wins",
                 )
             )
     return errors, warnings
