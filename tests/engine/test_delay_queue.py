@@ -30,7 +30,8 @@ def test_a_flow_keeps_its_order_even_when_a_later_item_is_due_first() -> None:
     q.push("pair", 2, 1.0)  # due earlier, but must not overtake item 1
     assert q.holds("pair")
     assert q.pop_due(3.0) == []
-    assert q.pop_due(5.0) == [("pair", 1), ("pair", 2)]
+    assert q.pop_due(5.0) == [("pair", 1)]
+    assert q.pop_due(5.0) == [("pair", 2)]
     assert not q.holds("pair")
 
 
@@ -40,9 +41,8 @@ def test_due_flows_are_served_round_robin_so_a_hot_flow_cannot_starve_others() -
         q.push("hot", f"h{i}", 0.0)
     q.push("quiet1", "q1", 0.0)
     q.push("quiet2", "q2", 0.0)
-    first = q.pop_due(1.0, limit=6)
-    assert [flow for flow, _ in first] == ["hot", "quiet1", "quiet2", "hot", "hot", "hot"]
-    assert [item for flow, item in first if flow == "hot"] == ["h0", "h1", "h2", "h3"]
+    assert q.pop_due(1.0) == [("hot", "h0"), ("quiet1", "q1"), ("quiet2", "q2")]
+    assert q.pop_due(1.0) == [("hot", "h1")]  # one item per flow per call
 
 
 def test_round_robin_position_survives_a_limited_pop() -> None:
@@ -90,10 +90,16 @@ pushes = st.lists(
 
 
 @settings(max_examples=150, deadline=None)
-@given(pushes, st.lists(st.floats(min_value=0, max_value=12), max_size=8), st.integers(1, 7))
+@given(
+    pushes,
+    st.lists(st.floats(min_value=0, max_value=12), max_size=8),
+    st.integers(1, 7),
+    st.lists(st.floats(min_value=0, max_value=3), max_size=20),
+)
 def test_nothing_is_lost_order_is_kept_and_nothing_leaves_early(
-    items: list[tuple[str, float]], pop_times: list[float], limit: int
+    items: list[tuple[str, float]], pop_times: list[float], limit: int, redelays: list[float]
 ) -> None:
+    """Random pushes, pops and re-delays of released items (``requeue``)."""
     q: DelayQueue[int] = DelayQueue(capacity=40, per_flow_capacity=15)
     accepted: dict[int, tuple[str, float]] = {}
     for seq, (flow, release_at) in enumerate(items):
@@ -102,16 +108,51 @@ def test_nothing_is_lost_order_is_kept_and_nothing_leaves_early(
     assert len(q) == len(accepted) <= 40
     assert all(n <= 15 for n in Counter(f for f, _ in accepted.values()).values())
 
+    due_at = {seq: release_at for seq, (_, release_at) in accepted.items()}
+    pending_redelays = list(redelays)
     released: list[tuple[str, int]] = []
     for now in sorted(pop_times):
         batch = q.pop_due(now, limit)
         assert len(batch) <= limit
+        assert len({flow for flow, _ in batch}) == len(batch)  # one per flow per call
         for flow, seq in batch:
-            assert accepted[seq][1] <= now  # never before its own time
-            released.append((str(flow), seq))
-    released.extend((str(f), s) for f, s in q.pop_due(float("inf"), limit=10_000))
+            assert due_at[seq] <= now  # never before its own time
+            if pending_redelays:
+                due_at[seq] = now + pending_redelays.pop()
+                q.requeue(flow, seq, due_at[seq])
+            else:
+                released.append((str(flow), seq))
+    while batch := q.pop_due(float("inf")):
+        released.extend((str(f), s) for f, s in batch)
 
     assert sorted(s for _, s in released) == sorted(accepted)
+    assert len(q) == 0
     for flow in "abcd":
         order = [s for f, s in released if f == flow]
-        assert order == sorted(order)  # FIFO per flow
+        assert order == sorted(order)  # FIFO per flow, re-delays included
+
+
+def test_a_requeued_item_keeps_its_place_at_the_head_of_its_flow() -> None:
+    q: DelayQueue[str] = DelayQueue(capacity=2)
+    q.push("pair", "first", 1.0)
+    q.push("pair", "second", 1.0)
+    assert q.pop_due(1.0, limit=1) == [("pair", "first")]
+    q.requeue("pair", "first", 3.0)  # delayed again by a later filter
+    assert len(q) == 2
+    assert q.pop_due(2.0) == []  # "second" is due but waits behind "first"
+    assert q.pop_due(3.0) == [("pair", "first")]
+    assert q.pop_due(3.0) == [("pair", "second")]
+
+
+def test_requeue_reschedules_a_waiting_flow_and_revives_an_emptied_one() -> None:
+    q: DelayQueue[str] = DelayQueue()
+    q.push("a", "x", 0.0)
+    q.push("a", "y", 5.0)
+    assert q.pop_due(0.0) == [("a", "x")]
+    q.requeue("a", "x", 1.0)  # the flow waited for 5.0; now its head is due at 1.0
+    assert q.next_due() == 1.0
+    assert q.pop_due(1.0) == [("a", "x")]
+    assert q.pop_due(5.0) == [("a", "y")]
+    q.requeue("b", "z", 7.0)
+    assert q.holds("b") and q.pop_due(6.0) == [] and q.pop_due(7.0) == [("b", "z")]
+    assert len(q) == 0 and q.flow_count() == 0

@@ -1,0 +1,59 @@
+"""A normalised content digest: the same content hashes the same however it is dressed.
+
+A JSON payload is decoded, the ``ignore`` fields are dropped from the top
+level (ids, timestamps: what differs between otherwise equal messages), every
+string is case-folded and whitespace-folded, and the result is re-encoded
+with sorted keys; anything else is treated as text and folded the same way;
+bytes that are not UTF-8 are hashed as they are. The digest is a 16-byte
+BLAKE2b, so memory per remembered message is small and fixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import msgspec
+
+_decoder = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder(order="sorted")
+
+DIGEST_BYTES = 16
+
+
+def fold_text(text: str) -> str:
+    """Case-folded, with every run of whitespace collapsed to one space."""
+    return " ".join(text.casefold().split())
+
+
+def _fold(value: Any) -> Any:
+    if isinstance(value, str):
+        return fold_text(value)
+    if isinstance(value, dict):
+        return {key: _fold(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_fold(item) for item in value]
+    return value
+
+
+def normalised(payload: bytes, ignore: tuple[str, ...] = ()) -> bytes:
+    """The canonical form of ``payload`` that the digest is taken over."""
+    head = payload.lstrip()[:1]
+    if head in (b"{", b"["):
+        try:
+            document = _decoder.decode(payload)
+        except msgspec.DecodeError:
+            document = None
+        else:
+            if isinstance(document, dict):
+                for field in ignore:
+                    document.pop(field, None)
+            return _encoder.encode(_fold(document))
+    try:
+        return fold_text(payload.decode("utf-8")).encode()
+    except UnicodeDecodeError:
+        return payload
+
+
+def content_digest(payload: bytes | None, ignore: tuple[str, ...] = ()) -> bytes:
+    return hashlib.blake2b(normalised(payload or b"", ignore), digest_size=DIGEST_BYTES).digest()
