@@ -1,17 +1,23 @@
 """Which MQTT messages the bridge holds unacknowledged, and when each may be acknowledged.
 
 An incoming QoS 1 message is acknowledged (PUBACK) only when three things
-are true: the engine has decided it, every delivery started for it has been
-confirmed by its broker, and the engine holds none of its copies in the delay
-queue. Until then the broker keeps it, and resends it if the bridge's
-connection ends. Acknowledgements carry the connection's packet id, so a
-message received on an earlier connection is never acknowledged on a later
-one: the broker resends it instead, and the engine's dedupe window or the
-recipient sees a duplicate, never a loss.
+are true: the engine has decided it, every outcome the engine held back for
+it has been released, and every delivery of its outcomes has been confirmed
+by the broker it went to. Until then the broker keeps the message and
+resends it if the bridge's connection ends.
 
-Memory is bounded by the MQTT receive maximum: the broker sends no more than
-that many unacknowledged messages, and the bridge stops reading when its
-own count reaches it.
+Each ``Inbound`` is the ``origin`` the bridge passes to ``Engine.handle``,
+so released outcomes name the input they belong to. The number of held
+outcomes is read once, right after ``handle`` returns; every held message
+later yields exactly one outcome (forward or quarantine), so counting them
+down needs no further question to the engine.
+
+Acknowledgements carry the connection's packet id, so a message received on
+an earlier connection is never acknowledged on a later one: the broker
+resends it, and the recipient may see a duplicate, never a loss.
+
+Memory is bounded: the broker sends at most the receive maximum of
+unacknowledged messages, and the bridge stops reading at ``capacity``.
 """
 
 from __future__ import annotations
@@ -19,63 +25,56 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-AckFn = Callable[[int, int], None]
-HeldFn = Callable[[str], int]
+AckFn = Callable[[int, int], object]
 
 
 class Inbound:
     """One message read from an outbox and not yet acknowledged."""
 
-    __slots__ = ("decided", "deliveries", "generation", "mid", "msg_id", "qos")
+    __slots__ = ("decided", "deliveries", "generation", "held", "mid", "qos")
 
     def __init__(self, mid: int, qos: int, generation: int) -> None:
         self.mid = mid
         self.qos = qos
         self.generation = generation
-        self.msg_id: str | None = None
-        self.deliveries = 0
         self.decided = False
+        self.held = 0
+        self.deliveries = 0
+
+    def __repr__(self) -> str:
+        return f"Inbound(mid={self.mid}, generation={self.generation}, held={self.held})"
 
 
 class InFlight:
-    """Tracks inbound messages until they may be acknowledged.
+    """Tracks inbound messages until they may be acknowledged; ``capacity``
+    bounds how many are read and not yet acknowledged."""
 
-    ``held(msg_id)`` asks the engine how many copies of a message it still
-    holds; ``ack(mid, qos)`` sends the acknowledgement on the current
-    connection. ``capacity`` bounds the messages read and not yet acknowledged.
-    """
-
-    def __init__(self, capacity: int, held: HeldFn) -> None:
+    def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
-        self._held = held
-        self._ack: AckFn | None = None
         self.generation = 0
+        self.acknowledged = 0
+        self._ack: AckFn | None = None
         self._active: set[Inbound] = set()
-        self._by_msg_id: dict[str, list[Inbound]] = {}
         self._room = asyncio.Event()
         self._room.set()
-        self.acked = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def __len__(self) -> int:
         return len(self._active)
 
-    def connected(self, ack: AckFn) -> int:
-        """A new connection: forget what the previous one delivered (the broker
-        resends it) and acknowledge through ``ack`` from now on."""
+    def connected(self, ack: AckFn) -> None:
+        """A new connection: acknowledge through ``ack`` from now on. What the
+        previous connection delivered is forgotten: the broker resends it."""
         self.generation += 1
         self._ack = ack
-        self._active.clear()
-        self._by_msg_id.clear()
-        self._wake()
-        return self.generation
+        self._forget()
 
     def disconnected(self) -> None:
         self._ack = None
-        self._active.clear()
-        self._by_msg_id.clear()
-        self._wake()
+        self._forget()
 
     async def wait_for_room(self) -> None:
         """Back-pressure: wait while ``capacity`` messages are unacknowledged."""
@@ -83,45 +82,50 @@ class InFlight:
             self._room.clear()
             await self._room.wait()
 
+    async def wait_idle(self) -> None:
+        """Wait until every message read has been acknowledged (or forgotten)."""
+        await self._idle.wait()
+
     def begin(self, mid: int, qos: int) -> Inbound:
         inbound = Inbound(mid, qos, self.generation)
         self._active.add(inbound)
+        self._idle.clear()
         return inbound
 
-    def decided(self, inbound: Inbound, msg_id: str | None) -> None:
-        """The engine has returned; ``msg_id`` is None for quarantined invalid input."""
+    def decided(self, inbound: Inbound, held: int) -> None:
+        """The engine has returned, holding ``held`` of the message's outcomes."""
         inbound.decided = True
-        inbound.msg_id = msg_id
-        if msg_id is not None and inbound in self._active:
-            self._by_msg_id.setdefault(msg_id, []).append(inbound)
+        inbound.held = held
         self.settle(inbound)
 
-    def delivering(self, msg_id: str) -> list[Inbound]:
-        """Released copies of ``msg_id`` are about to be delivered: their inputs
-        must wait for those deliveries too."""
-        inbounds = self._by_msg_id.get(msg_id, [])
-        for inbound in inbounds:
-            inbound.deliveries += 1
-        return list(inbounds)
+    def delivering(self, inbound: Inbound, released: int = 0) -> None:
+        """A delivery of the message's outcomes starts; ``released`` of them
+        were held by the engine until now."""
+        inbound.deliveries += 1
+        inbound.held -= released
+
+    def delivered(self, inbound: Inbound) -> None:
+        inbound.deliveries -= 1
+        self.settle(inbound)
 
     def settle(self, inbound: Inbound) -> None:
         """Acknowledge ``inbound`` if nothing of it is pending any more."""
-        if not inbound.decided or inbound.deliveries > 0 or inbound not in self._active:
+        if not inbound.decided or inbound.held > 0 or inbound.deliveries > 0:
             return
-        if inbound.msg_id is not None and self._held(inbound.msg_id) > 0:
+        if inbound not in self._active:
             return
         self._active.discard(inbound)
-        if inbound.msg_id is not None:
-            siblings = self._by_msg_id.get(inbound.msg_id)
-            if siblings is not None:
-                siblings.remove(inbound)
-                if not siblings:
-                    del self._by_msg_id[inbound.msg_id]
         if inbound.generation == self.generation and self._ack is not None and inbound.qos > 0:
             self._ack(inbound.mid, inbound.qos)
-            self.acked += 1
-        self._wake()
+            self.acknowledged += 1
+        self._changed()
 
-    def _wake(self) -> None:
+    def _forget(self) -> None:
+        self._active.clear()
+        self._changed()
+
+    def _changed(self) -> None:
         if len(self._active) < self.capacity:
             self._room.set()
+        if not self._active:
+            self._idle.set()

@@ -8,6 +8,7 @@ a retained quarantine copy would be replayed to every new subscriber.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 
 import aiomqtt
@@ -32,6 +33,13 @@ class MqttSink:
         self.codec = codec
         self.qos = qos
         self._client = client
+
+    def submit(
+        self, topic: str, headers: Sequence[tuple[str, bytes]], payload: bytes | None
+    ) -> asyncio.Future[None]:
+        """Start publishing now (publishes leave in call order); the future
+        completes when the broker has acknowledged the message."""
+        return asyncio.ensure_future(self.publish(topic, headers, payload))
 
     async def publish(
         self, topic: str, headers: Sequence[tuple[str, bytes]], payload: bytes | None

@@ -1,0 +1,78 @@
+"""Where each outcome goes: MQTT inboxes, another transport's sink, or quarantine.
+
+- A forward to an MQTT agent or channel is published on the bridge's MQTT
+  connection to ``outcome.destination``.
+- A forward to an agent of another transport goes to that transport's sink
+  (the relay's Kafka producer in a mixed fleet).
+- A quarantine copy goes to the Kafka quarantine topic when Kafka is
+  configured, otherwise to the MQTT quarantine topic of the rules' ``mqtt:``
+  section.
+- A forward to a transport nobody serves is quarantined as ``no-transport``:
+  never dropped.
+
+``submit`` starts the write at once, so call order is wire order (per-pair
+order holds), and returns an awaitable that completes once the write is
+durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Protocol
+
+from bus.engine.outcome import QUARANTINE, VERDICT_UNROUTABLE, Outcome, quarantine_headers
+from bus.mqtt.sink import MqttSink
+
+NO_TRANSPORT = "no-transport"
+
+
+class OutcomeSink(Protocol):
+    """A transport that can write outcomes (the relay's Kafka sink, for one)."""
+
+    def submit(self, outcome: Outcome) -> Awaitable[None]:
+        """Queue the write now (call order is write order); await it to know it is durable."""
+        ...
+
+
+class Router:
+    """Sends outcomes to MQTT or to the sink of their transport."""
+
+    __slots__ = ("_mqtt", "_quarantine_topic", "_sinks")
+
+    def __init__(
+        self, mqtt: MqttSink, quarantine_topic: str, sinks: Mapping[str, OutcomeSink]
+    ) -> None:
+        self._mqtt = mqtt
+        self._quarantine_topic = quarantine_topic
+        self._sinks = dict(sinks)
+
+    @property
+    def quarantine_transport(self) -> str:
+        return "kafka" if "kafka" in self._sinks else "mqtt"
+
+    def submit(self, outcome: Outcome) -> Awaitable[None]:
+        if outcome.action == QUARANTINE:
+            return self._quarantine(outcome.headers, outcome)
+        if outcome.transport == "mqtt":
+            return self._mqtt.submit(outcome.destination, outcome.headers, outcome.payload)
+        sink = self._sinks.get(outcome.transport)
+        if sink is not None:
+            return sink.submit(outcome)
+        headers = quarantine_headers(
+            outcome.headers,
+            verdict=VERDICT_UNROUTABLE,
+            reason=NO_TRANSPORT,
+            detail=f"{outcome.recipient!r} is on {outcome.transport}, which this process "
+            "does not serve",
+            recipient=outcome.recipient,
+        )
+        return self._quarantine(headers, outcome)
+
+    def submit_all(self, outcomes: Sequence[Outcome]) -> list[Awaitable[None]]:
+        return [self.submit(outcome) for outcome in outcomes]
+
+    def _quarantine(self, headers: list[tuple[str, bytes]], outcome: Outcome) -> Awaitable[None]:
+        kafka = self._sinks.get("kafka")
+        if kafka is not None and headers is outcome.headers:
+            return kafka.submit(outcome)
+        return self._mqtt.submit(self._quarantine_topic, headers, outcome.payload)
