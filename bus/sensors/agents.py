@@ -4,8 +4,9 @@ A group tracks at most ``capacity`` agents. The table is an insertion-ordered
 dict used as an LRU list: touching an agent moves it to the end (O(1)), so
 the front is always the agent idle the longest. An agent is evicted when the
 table is full and a new one arrives, or when it has been idle longer than
-``idle_seconds`` (checked at the front on every touch, a bounded number at a
-time, and in full by ``sweep`` at scrape time). Eviction calls ``on_evict``
+``idle_seconds``: ``sweep`` evicts idle agents from the front, a bounded
+number per call as the group's intervals roll over, all of them at scrape
+time. Eviction calls ``on_evict``
 so the group can take the agent's stance out of its tallies.
 """
 
@@ -14,8 +15,6 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-
-IDLE_EVICTIONS_PER_TOUCH = 2
 
 
 class AgentState:
@@ -101,15 +100,13 @@ class AgentTable:
         else:
             self._agents.move_to_end(agent)
             state.last_seen = now
-        for _ in range(IDLE_EVICTIONS_PER_TOUCH):
-            if not self._evict_idle_front(now):
-                break
         return state
 
-    def sweep(self, now: float) -> None:
-        """Evict every agent idle longer than ``idle_seconds`` (O(evicted))."""
-        while self._evict_idle_front(now):
-            pass
+    def sweep(self, now: float, limit: int | None = None) -> None:
+        """Evict agents idle longer than ``idle_seconds``, at most ``limit`` of them."""
+        evicted = 0
+        while (limit is None or evicted < limit) and self._evict_idle_front(now):
+            evicted += 1
 
     def _evict_idle_front(self, now: float) -> bool:
         if not self._agents:

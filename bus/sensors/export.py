@@ -129,7 +129,7 @@ class _Families:
                 self.gauges[metric].add_metric([name], value)
         self.gauges["membrane_group_agents"].add_metric([name], len(group.agents))
         for field, metric, _ in COUNTERS:
-            self.counters[metric].add_metric([name], group.totals[field])
+            self.counters[metric].add_metric([name], group.window.cumulative[field])
         self.counters["membrane_sensor_agents_evicted_total"].add_metric(
             [name], group.agents.evicted
         )

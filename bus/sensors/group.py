@@ -28,6 +28,7 @@ from bus.sensors.window import WindowCounts
 SENT, DELIVERED, DIRECT, CHANGES, CONFORMING, FLIPS, REVERTS, PINGPONG, HOPS = range(9)
 FIELDS: Final = 9
 FANOUT_PENDING_CAPACITY: Final = 10_000
+IDLE_EVICTIONS_PER_INTERVAL: Final = 64
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
@@ -49,7 +50,6 @@ class GroupSensors:
         "rejected",
         "series",
         "tally",
-        "totals",
         "window",
     )
 
@@ -62,7 +62,6 @@ class GroupSensors:
         low, high = config.stance_min or 0.0, config.stance_max or 0.0
         self._span = high - low if numeric else 0.0
         self.window = WindowCounts(length, FIELDS)
-        self.totals = [0] * FIELDS
         self.series = RateSeries(length)
         self.tally = StanceTally(
             capacity=config.max_stances,
@@ -91,8 +90,8 @@ class GroupSensors:
 
     def observe_sent(self, env: Envelope, stance: Stance | Rejected | None, now: float) -> None:
         self.advance(now)
-        self._count(SENT)
-        self._count(HOPS, env.hops)
+        self.window.add(SENT)
+        self.window.add(HOPS, env.hops)
         self.hops.observe(env.hops)
         self.fanout.sent(env.msg_id, now)
         agent = self.agents.touch(env.sender, now)
@@ -107,13 +106,13 @@ class GroupSensors:
         self, env: Envelope, recipient: str, stance: Stance | Rejected | None, now: float
     ) -> None:
         self.advance(now)
-        self._count(DELIVERED)
+        self.window.add(DELIVERED)
         self.fanout.delivered(env.msg_id)
         if recipient.startswith("#"):  # a shared channel: its readers are unknown
             return
-        self._count(DIRECT)
+        self.window.add(DIRECT)
         if self.pingpong.observe(env.sender, recipient, now):
-            self._count(PINGPONG)
+            self.window.add(PINGPONG)
         if isinstance(stance, Stance):
             agent = self.agents.touch(recipient, now)
             if agent.exposure is None:
@@ -133,10 +132,7 @@ class GroupSensors:
         self.window.rotate(elapsed)
         self._interval_index = index
         self.fanout.settle(now)
-
-    def _count(self, field: int, amount: int = 1) -> None:
-        self.window.add(field, amount)
-        self.totals[field] += amount
+        self.agents.sweep(now, IDLE_EVICTIONS_PER_INTERVAL)
 
     def _state(self, agent: AgentState, stance: Stance) -> None:
         """Record a stance statement: classify a change, update tallies and drift."""
@@ -153,14 +149,14 @@ class GroupSensors:
             agent.value = agent.first_value = stance.value
             self.tally.add(label, stance.value)
             return
-        self._count(CHANGES)
+        self.window.add(CHANGES)
         if exposure:
             if any(shown != old for shown in exposure):
-                self._count(FLIPS)
+                self.window.add(FLIPS)
             if strict_mode(exposure) == label:
-                self._count(CONFORMING)
+                self.window.add(CONFORMING)
         if agent.before == label:
-            self._count(REVERTS)
+            self.window.add(REVERTS)
         agent.before = old
         agent.stance = label
         agent.value = stance.value

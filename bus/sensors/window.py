@@ -13,7 +13,7 @@ from __future__ import annotations
 
 
 class WindowCounts:
-    __slots__ = ("_buckets", "_fields", "_length", "_position", "totals")
+    __slots__ = ("_base", "_buckets", "_fields", "_length", "_position", "cumulative", "totals")
 
     def __init__(self, length: int, fields: int) -> None:
         if length < 1 or fields < 1:
@@ -22,16 +22,19 @@ class WindowCounts:
         self._fields = fields
         self._buckets = [0] * (length * fields)
         self._position = 0
+        self._base = 0  # index of the current bucket's first field
         self.totals = [0] * fields
+        self.cumulative = [0] * fields
 
     def add(self, field: int, amount: int = 1) -> None:
         """Count ``amount`` events of ``field`` in the current interval."""
-        self._buckets[self._position * self._fields + field] += amount
+        self._buckets[self._base + field] += amount
         self.totals[field] += amount
+        self.cumulative[field] += amount
 
     def current(self, field: int) -> int:
         """The count of ``field`` in the open interval so far."""
-        return self._buckets[self._position * self._fields + field]
+        return self._buckets[self._base + field]
 
     def rotate(self, intervals: int) -> None:
         """Close the open interval and open ``intervals`` new ones (the last
@@ -43,3 +46,4 @@ class WindowCounts:
             for field in range(fields):
                 self.totals[field] -= self._buckets[base + field]
                 self._buckets[base + field] = 0
+        self._base = self._position * fields
