@@ -8,6 +8,11 @@ rather than calling ``.labels()`` per message.
 
 Each ``Metrics`` owns its own ``CollectorRegistry`` so tests can create a
 fresh one and several relays can live in one process.
+
+Per-group sensor series (``membrane_group_*``, stance and cascade counters
+and histograms) are not defined here: ``bus.sensors.SensorHub.register``
+adds a collector that computes them at scrape time. docs/metrics.md lists
+every metric of both, and a test keeps that page complete.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ LATENCY_BUCKETS = (
 )
 
 OUTCOMES = ("forwarded", "delayed", "quarantined", "shadowed")
+RELOAD_RESULTS = ("success", "failure")
 
 
 class Metrics:
@@ -120,6 +126,8 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        for result in RELOAD_RESULTS:  # a dashboard shows 0 reloads, not "no data"
+            self.policy_reloads.labels(result)
         self.broker_up = Gauge(
             "membrane_broker_connected",
             "1 while the transport is connected to its broker.",
