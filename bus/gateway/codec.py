@@ -8,7 +8,9 @@ so the per-request cost is the decode/encode itself.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import sys
 from functools import cache
 from typing import Any
 
@@ -85,3 +87,33 @@ def encode_response(correlation_id: int, payload: Message) -> bytes:
     entity_writer(header_type)(buffer, header_type(correlation_id=correlation_id))
     entity_writer(type(payload))(buffer, payload)
     return framed(buffer.getvalue())
+
+
+def nested(kind: type[Message], name: str) -> type[Message]:
+    """A nested entity type of the same schema version (``MetadataResponseTopic``...)."""
+    found: type[Message] = getattr(sys.modules[kind.__module__], name)
+    return found
+
+
+_FIELD_NAMES: dict[type[Message], frozenset[str]] = {}
+
+
+def _field_names(kind: type[Message]) -> frozenset[str]:
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = frozenset(f.name for f in dataclasses.fields(kind))
+    return names
+
+
+def has_field(kind: type[Message], name: str) -> bool:
+    return name in _field_names(kind)
+
+
+def build(kind: type[Message], **values: Any) -> Message:
+    """An entity of ``kind`` from the values its version has fields for.
+
+    Lets one call site build, say, a topic error entry for every version of a
+    response, whichever optional fields each version adds or drops.
+    """
+    names = _field_names(kind)
+    return kind(**{k: v for k, v in values.items() if k in names})

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from bus.errors import ProtocolError
 from bus.gateway import versions as api
-from bus.gateway.codec import decode_request, decode_response, encode_response, request_type
+from bus.gateway.codec import decode_response, encode_response, request_type
+from bus.gateway.fetch import plan_fetch
 from bus.gateway.frames import framed, read_request_prefix
+from bus.gateway.metadata import plan_metadata
 from bus.gateway.plan import Plan, ResponseTransform
+from bus.gateway.produce import plan_produce
 from bus.gateway.rewrite import rewrite_addresses
 from bus.gateway.session import Session
 from bus.gateway.stats import api_name
@@ -57,31 +60,29 @@ def _check_version(api_key: int, version: int) -> None:
 async def plan_request(session: Session, body: bytes) -> Plan:
     """Decide what to do with one request frame body."""
     prefix = read_request_prefix(body)
-    key, version, correlation_id = prefix.api_key, prefix.api_version, prefix.correlation_id
     if prefix.client_id is not None:
         session.client_id = prefix.client_id
-    counter = session.state.metrics.gateway_requests
+    plan = await _plan(session, body, prefix.api_key, prefix.api_version, prefix.correlation_id)
+    outcome = "forwarded" if plan.forward is not None else "answered"
+    session.state.stats.count_request(prefix.api_key, outcome)
+    return plan
+
+
+async def _plan(session: Session, body: bytes, key: int, version: int, correlation_id: int) -> Plan:
     if key == api.API_VERSIONS and request_type(key, version) is None:
-        # A newer ApiVersions than the gateway knows: the broker would answer with a
-        # v0 error listing its range; let it, and the client retries lower.
-        counter.labels(api=api_name(key), outcome="forwarded").inc()
+        # A newer ApiVersions than the gateway knows: the broker answers with a v0
+        # error listing its range, and the client retries with a version in it.
         return Plan.passthrough(framed(body))
     _check_version(key, version)
-    counter.labels(api=api_name(key), outcome="forwarded").inc()
     if key == api.API_VERSIONS:
         return Plan.passthrough(framed(body), api_versions_transform(version, correlation_id))
-    if key in (api.METADATA, api.FIND_COORDINATOR, api.DESCRIBE_CLUSTER):
-        return Plan.passthrough(
-            framed(body), address_transform(session, key, version, correlation_id)
-        )
+    if key == api.METADATA:
+        return plan_metadata(session, body, version, correlation_id)
     if key == api.PRODUCE:
-        _, request = decode_request(key, version, body)
-        transform = (
-            address_transform(session, key, version, correlation_id) if version >= 10 else None
-        )
-        return Plan(forward=framed(body), transform=transform, expects_response=request.acks != 0)
-    if key == api.FETCH and version >= 16:
-        return Plan.passthrough(
-            framed(body), address_transform(session, key, version, correlation_id)
-        )
+        return await plan_produce(session, body, version, correlation_id)
+    if key == api.FETCH:
+        return plan_fetch(session, body, version, correlation_id)
+    if key in (api.FIND_COORDINATOR, api.DESCRIBE_CLUSTER):
+        transform = address_transform(session, key, version, correlation_id)
+        return Plan.passthrough(framed(body), transform)
     return Plan.passthrough(framed(body))

@@ -16,8 +16,8 @@ class Plan:
     ``local`` (a complete frame). ``expects_response`` is false only for
     acks=0 produce requests, which Kafka never answers. ``transform`` rewrites
     the upstream response; None passes it through byte for byte.
-    ``hold_seconds`` delays forwarding (throttling): later requests on the
-    connection wait behind it, as on a muted Kafka channel.
+    ``hold_seconds`` is how long the handler held the request before
+    returning (throttling); it is not counted as latency the gateway added.
     """
 
     __slots__ = ("expects_response", "forward", "hold_seconds", "local", "transform")

@@ -16,18 +16,23 @@ import socket
 from collections.abc import Sequence
 from types import TracebackType
 
+from bus.clock import SYSTEM_CLOCK, Clock
 from bus.errors import ConfigError, UpstreamError
 from bus.gateway.addressing import Address, BrokerMap
 from bus.gateway.connection import Connection
 from bus.gateway.handlers import plan_request
 from bus.gateway.session import GatewayState, Session
 from bus.gateway.stats import GatewayStats
+from bus.gateway.throttle import DEFAULT_MAX_HOLD, Damper
 from bus.gateway.versions import INSPECTED, decodable_range
 from bus.metrics import Metrics
+from bus.policy import PolicyHolder
+from bus.sensors import SensorHub
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
+DEFAULT_LISTEN = "127.0.0.1:9092"
 
 
 def parse_address(text: str, what: str) -> Address:
@@ -37,6 +42,19 @@ def parse_address(text: str, what: str) -> Address:
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(f"{text!r} is not HOST:PORT", path=what)
     return host, int(port)
+
+
+def _address(value: str | Address, what: str) -> Address:
+    return parse_address(value, what) if isinstance(value, str) else value
+
+
+def _addresses(value: str | Address | Sequence[str | Address]) -> tuple[Address, ...]:
+    """One ``HOST:PORT``, a comma-separated list, a (host, port) pair, or a sequence of those."""
+    if isinstance(value, str):
+        return tuple(parse_address(part, "--upstream") for part in value.split(",") if part)
+    if len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int):
+        return ((value[0], value[1]),)
+    return tuple(a for item in value for a in _addresses(item))  # type: ignore[arg-type]
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -55,27 +73,47 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class GatewayCore:
-    """Listeners and connections, independent of policy (a transparent proxy)."""
+class Gateway:
+    """The Kafka-protocol gateway.
+
+    ``holder`` supplies the policy (read per request, so reloads apply at
+    once); None makes a bare proxy that only rewrites addresses (a baseline
+    for benchmarks). ``agent`` is the identity of every connection in sidecar
+    mode. ``upstream`` lists bootstrap brokers as ``HOST:PORT`` strings or
+    (host, port) pairs; ``listen`` is where clients connect (port 0: any free
+    port, and ephemeral ports for the per-broker listeners too). Use ``async
+    with`` or ``start``/``stop``; ``bootstrap`` is the address to give clients.
+    """
 
     def __init__(
         self,
+        holder: PolicyHolder | None,
         *,
-        upstream: Sequence[Address],
-        listen: Address,
-        advertised_host: str | None,
-        metrics: Metrics,
+        upstream: str | Address | Sequence[str | Address],
+        listen: str | Address = DEFAULT_LISTEN,
+        agent: str | None = None,
+        advertised_host: str | None = None,
+        metrics: Metrics | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        sensors: SensorHub | None = None,
+        max_hold: float = DEFAULT_MAX_HOLD,
     ) -> None:
-        if not upstream:
+        self.upstream = _addresses(upstream)
+        if not self.upstream:
             raise ConfigError("at least one upstream broker is required", path="--upstream")
-        self.upstream = tuple(upstream)
-        self.listen = listen
-        self.brokers = BrokerMap(advertised_host or listen[0], self._reserve)
-        self.state = GatewayState(self.brokers, metrics)
+        self.listen = _address(listen, "--listen")
+        self.agent = agent
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.brokers = BrokerMap(advertised_host or self.listen[0], self._reserve)
+        damper = None
+        if holder is not None:
+            damper = Damper(clock=clock, metrics=self.metrics, sensors=sensors, max_hold=max_hold)
+        self.state = GatewayState(
+            self.brokers, self.metrics, holder, clock=clock, sensors=sensors, damper=damper
+        )
         self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.Task[None]] = set()
         self._bootstrap_port: int | None = None
-        self.agent: str | None = None
 
     @property
     def stats(self) -> GatewayStats:
@@ -188,7 +226,7 @@ class GatewayCore:
         finally:
             gauge.dec()
 
-    async def __aenter__(self) -> GatewayCore:
+    async def __aenter__(self) -> Gateway:
         await self.start()
         return self
 

@@ -2,24 +2,55 @@
 
 from __future__ import annotations
 
+from bus.clock import SYSTEM_CLOCK, Clock
+from bus.gateway.access import AccessCache, AgentAccess
 from bus.gateway.addressing import BrokerMap
 from bus.gateway.frames import DEFAULT_MAX_FRAME
 from bus.gateway.stats import GatewayStats
+from bus.gateway.throttle import Damper
+from bus.gateway.topic_ids import TopicIds
 from bus.metrics import Metrics
+from bus.policy import PolicyHolder
+from bus.sensors import SensorHub
 
 
 class GatewayState:
-    """What every connection reads: the broker map, metrics and latency stats."""
+    """What every connection reads: policy, broker map, topic ids, metrics."""
 
-    __slots__ = ("brokers", "max_frame", "metrics", "stats")
+    __slots__ = (
+        "access",
+        "brokers",
+        "clock",
+        "damper",
+        "holder",
+        "max_frame",
+        "metrics",
+        "sensors",
+        "stats",
+        "topic_ids",
+    )
 
     def __init__(
-        self, brokers: BrokerMap, metrics: Metrics, *, max_frame: int = DEFAULT_MAX_FRAME
+        self,
+        brokers: BrokerMap,
+        metrics: Metrics,
+        holder: PolicyHolder | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        sensors: SensorHub | None = None,
+        damper: Damper | None = None,
+        max_frame: int = DEFAULT_MAX_FRAME,
     ) -> None:
         self.brokers = brokers
         self.metrics = metrics
+        self.holder = holder
+        self.clock = clock
+        self.sensors = sensors
+        self.damper = damper
         self.stats = GatewayStats(metrics)
         self.max_frame = max_frame
+        self.topic_ids = TopicIds()
+        self.access = AccessCache()
 
 
 class Session:
@@ -33,3 +64,16 @@ class Session:
         # None until the connection's identity is known (shared mode before SASL).
         self.agent = agent
         self.client_id: str | None = None
+
+    @property
+    def enforcing(self) -> bool:
+        """False for a bare proxy (no policy): every topic passes."""
+        return self.state.holder is not None
+
+    def access(self) -> AgentAccess | None:
+        """This connection's topic access under the current policy; None while the
+        connection has no identity (it may then see and use no topic)."""
+        holder = self.state.holder
+        if holder is None or self.agent is None:
+            return None
+        return self.state.access.for_agent(holder.current, self.agent)

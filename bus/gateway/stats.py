@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 
 from bus.gateway import versions as api
 from bus.metrics import Metrics
@@ -25,6 +25,7 @@ API_NAMES: Final = {
     api.DESCRIBE_CLUSTER: "describe_cluster",
 }
 OTHER: Final = "other"
+OUTCOMES: Final = ("forwarded", "answered")
 
 
 def api_name(api_key: int) -> str:
@@ -50,7 +51,7 @@ class LatencySummary:
 class GatewayStats:
     """Added latency per API (bounded: one summary per API label)."""
 
-    __slots__ = ("_histograms", "by_api")
+    __slots__ = ("_histograms", "_requests", "by_api")
 
     def __init__(self, metrics: Metrics) -> None:
         names = (*API_NAMES.values(), OTHER)
@@ -58,6 +59,14 @@ class GatewayStats:
         self._histograms: dict[str, Histogram] = {
             name: metrics.gateway_added_seconds.labels(api=name) for name in names
         }
+        self._requests: dict[tuple[str, str], Counter] = {
+            (name, outcome): metrics.gateway_requests.labels(api=name, outcome=outcome)
+            for name in names
+            for outcome in OUTCOMES
+        }
+
+    def count_request(self, api_key: int, outcome: str) -> None:
+        self._requests[api_name(api_key), outcome].inc()
 
     def record(self, api_key: int, seconds: float) -> None:
         name = api_name(api_key)

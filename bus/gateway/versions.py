@@ -29,6 +29,9 @@ DESCRIBE_CLUSTER: Final = 60
 # Highest versions the gateway's own logic is written for (kio may know newer
 # ones). Produce v13 addresses topics by id only; clients fall back to v12.
 CEILINGS: Final[Mapping[int, int]] = {PRODUCE: 12}
+# Lowest: Metadata v0 reads an empty topic list as "all topics", so a request
+# whose every topic is refused could not be forwarded.
+FLOORS: Final[Mapping[int, int]] = {METADATA: 1}
 
 INSPECTED: Final = frozenset(
     {
@@ -64,7 +67,7 @@ def decodable_range(api_key: int) -> tuple[int, int] | None:
     high = low
     while high + 1 in versions:
         high += 1
-    return low, min(high, CEILINGS.get(api_key, high))
+    return max(low, FLOORS.get(api_key, low)), min(high, CEILINGS.get(api_key, high))
 
 
 def narrow(response: Message) -> Message:

@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bus.embedded import EmbeddedBroker
-from bus.gateway.server import GatewayCore
+from bus.gateway.server import Gateway
 from bus.metrics import Metrics
 
 pytestmark = pytest.mark.e2e
@@ -19,10 +19,10 @@ async def test_aiokafka_round_trip_goes_through_gateway_addresses(
     kafka_broker: EmbeddedBroker,
 ) -> None:
     topic = f"plain-{uuid.uuid4().hex[:8]}"
-    async with GatewayCore(
-        upstream=[(kafka_broker.host, kafka_broker.port)],
+    async with Gateway(
+        None,
+        upstream=kafka_broker.bootstrap,
         listen=("127.0.0.1", 0),
-        advertised_host=None,
         metrics=Metrics(),
     ) as gateway:
         producer = AIOKafkaProducer(bootstrap_servers=gateway.bootstrap, compression_type="gzip")
