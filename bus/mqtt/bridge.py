@@ -53,7 +53,9 @@ class MqttBridge:
     """``MqttBridge(engine, settings, sinks={"kafka": kafka_sink})``; ``start``/``stop``.
 
     ``sinks`` writes outcomes for other transports; without a Kafka sink,
-    quarantine copies go to ``settings.quarantine_topic`` on MQTT. With
+    quarantine copies go to ``settings.quarantine_topic`` on MQTT.
+    ``publisher`` publishes on the bridge's connection: the Kafka relay uses
+    it for outcomes addressed to MQTT agents. With
     ``own_releases`` (the default) the bridge registers itself for the
     engine's released outcomes; a process that shares one engine between
     transports instead passes the outcomes for which ``owns`` is true to
@@ -77,11 +79,8 @@ class MqttBridge:
         self._outbox = TopicTemplate(settings.outbox)
         self._codec = MqttCodec(settings.protocol, max_payload)
         self._client: aiomqtt.Client | None = None
-        self._router = Router(
-            MqttSink(self._codec, lambda: self._client, settings.qos),
-            settings.quarantine_topic,
-            sinks or {},
-        )
+        self.publisher = MqttSink(self._codec, lambda: self._client, settings.qos)
+        self._router = Router(self.publisher, settings.quarantine_topic, sinks or {})
         self._inflight = InFlight(settings.receive_maximum)
         self._backoff = backoff or Backoff()
         self._retry = Backoff(base=0.05, cap=2.0)

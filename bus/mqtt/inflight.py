@@ -93,9 +93,12 @@ class InFlight:
         return inbound
 
     def decided(self, inbound: Inbound, held: int) -> None:
-        """The engine has returned, holding ``held`` of the message's outcomes."""
+        """The engine has returned, holding ``held`` of the message's outcomes.
+
+        Added, not assigned: a copy released while ``handle`` was still
+        running has already been counted down by ``delivering``."""
         inbound.decided = True
-        inbound.held = held
+        inbound.held += held
         self.settle(inbound)
 
     def delivering(self, inbound: Inbound, released: int = 0) -> None:
