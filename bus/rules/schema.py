@@ -11,6 +11,7 @@ from typing import Literal
 
 import msgspec
 
+from bus.gateway.settings import GatewaySettings
 from bus.rules.presets import AnyPreset, Mode
 from bus.rules.selectors import check_identifier, check_pattern, check_selector
 from bus.rules.templates import check_template, check_topic
@@ -195,6 +196,7 @@ class RulesFile(_Strict, frozen=True):
     kafka: KafkaSettings = KafkaSettings()
     mqtt: MqttSettings = MqttSettings()
     sensors: SensorsConfig = SensorsConfig()
+    gateway: GatewaySettings = GatewaySettings()
 
 
 DEFAULT_RULE = "default"
