@@ -128,24 +128,22 @@ class Policy:
                     return _deny(rule.name, reason, shadow)
                 if shadow is None:
                     shadow, shadow_reason = rule, reason
-        for denies in (by_class.denies, by_pair.denies):
-            for rule in denies:
-                if rule.applies_to_kind(env.kind):
-                    if not rule.shadow:
-                        return _deny(rule.name, "denied", shadow)
-                    if shadow is None:
-                        shadow, shadow_reason = rule, "denied"
+        for rule in _in_order(by_class.denies, by_pair.denies):
+            if rule.applies_to_kind(env.kind):
+                if not rule.shadow:
+                    return _deny(rule.name, "denied", shadow)
+                if shadow is None:
+                    shadow, shadow_reason = rule, "denied"
         failed: tuple[CompiledRule, str] | None = None
         shadow_allow: tuple[CompiledRule, str] | None = None
-        for allows in (by_class.allows, by_pair.allows):
-            for rule in allows:
-                reason = rule.failure(env)
-                if reason is None:
-                    return _allow(rule.name, shadow, shadow_reason)
-                if rule.shadow:
-                    shadow_allow = shadow_allow or (rule, reason)
-                elif failed is None:
-                    failed = (rule, reason)
+        for rule in _in_order(by_class.allows, by_pair.allows):
+            reason = rule.failure(env)
+            if reason is None:
+                return _allow(rule.name, shadow, shadow_reason)
+            if rule.shadow:
+                shadow_allow = shadow_allow or (rule, reason)
+            elif failed is None:
+                failed = (rule, reason)
         if shadow_allow is not None:
             rule, reason = shadow_allow
             return Decision(True, rule.name, shadow_reason or reason, (shadow or rule).name)
@@ -254,6 +252,21 @@ class Policy:
     @property
     def quarantine_topic(self) -> str:
         return self.rules.topics.quarantine
+
+
+def _in_order(
+    by_class: tuple[CompiledRule, ...], by_pair: tuple[CompiledRule, ...]
+) -> tuple[CompiledRule, ...]:
+    """Both lists as one, in file order (each is already sorted; usually one is empty)."""
+    if not by_pair:
+        return by_class
+    if not by_class:
+        return by_pair
+    return tuple(sorted((*by_class, *by_pair), key=_order))
+
+
+def _order(rule: CompiledRule) -> int:
+    return rule.order
 
 
 def _deny(rule: str, reason: str, shadow: CompiledRule | None) -> Decision:
