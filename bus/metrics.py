@@ -155,7 +155,7 @@ class Metrics:
         )
         self.gateway_requests = Counter(
             "membrane_gateway_requests_total",
-            "Requests handled by the gateway, by API and outcome (forwarded, answered, refused).",
+            "Requests handled by the gateway, by API and outcome (forwarded, answered).",
             ["api", "outcome"],
             registry=r,
         )

@@ -12,6 +12,11 @@ from bus.gateway import versions as api
 from bus.gateway.codec import decode_response, encode_response, request_type
 from bus.gateway.fetch import plan_fetch
 from bus.gateway.frames import framed, read_request_prefix
+from bus.gateway.identity import (
+    identify_by_client_id,
+    plan_sasl_authenticate,
+    plan_sasl_handshake,
+)
 from bus.gateway.metadata import plan_metadata
 from bus.gateway.plan import Plan, ResponseTransform
 from bus.gateway.produce import plan_produce
@@ -60,8 +65,10 @@ def _check_version(api_key: int, version: int) -> None:
 async def plan_request(session: Session, body: bytes) -> Plan:
     """Decide what to do with one request frame body."""
     prefix = read_request_prefix(body)
-    if prefix.client_id is not None:
+    if prefix.client_id != session.client_id:
         session.client_id = prefix.client_id
+        if session.state.identity == "client-id":
+            identify_by_client_id(session, prefix.client_id)
     plan = await _plan(session, body, prefix.api_key, prefix.api_version, prefix.correlation_id)
     outcome = "forwarded" if plan.forward is not None else "answered"
     session.state.stats.count_request(prefix.api_key, outcome)
@@ -82,6 +89,10 @@ async def _plan(session: Session, body: bytes, key: int, version: int, correlati
         return await plan_produce(session, body, version, correlation_id)
     if key == api.FETCH:
         return plan_fetch(session, body, version, correlation_id)
+    if session.state.identity == "sasl" and key == api.SASL_HANDSHAKE:
+        return plan_sasl_handshake(session, body, version)
+    if session.state.identity == "sasl" and key == api.SASL_AUTHENTICATE:
+        return plan_sasl_authenticate(session, body, version)
     if key in (api.FIND_COORDINATOR, api.DESCRIBE_CLUSTER):
         transform = address_transform(session, key, version, correlation_id)
         return Plan.passthrough(framed(body), transform)

@@ -22,8 +22,9 @@ from bus.gateway.addressing import Address, BrokerMap
 from bus.gateway.connection import Connection
 from bus.gateway.handlers import plan_request
 from bus.gateway.session import GatewayState, Session
+from bus.gateway.settings import IdentityMode
 from bus.gateway.stats import GatewayStats
-from bus.gateway.throttle import DEFAULT_MAX_HOLD, Damper
+from bus.gateway.throttle import Damper
 from bus.gateway.versions import INSPECTED, decodable_range
 from bus.metrics import Metrics
 from bus.policy import PolicyHolder
@@ -79,7 +80,10 @@ class Gateway:
     ``holder`` supplies the policy (read per request, so reloads apply at
     once); None makes a bare proxy that only rewrites addresses (a baseline
     for benchmarks). ``agent`` is the identity of every connection in sidecar
-    mode. ``upstream`` lists bootstrap brokers as ``HOST:PORT`` strings or
+    mode; without it, the rules file's ``gateway.identity`` (``sasl`` or
+    ``client-id``) names each connection's agent. ``max_hold`` bounds how long
+    a produce request is held for throttling (default: the rules file's
+    ``gateway.max_hold``). ``upstream`` lists bootstrap brokers as ``HOST:PORT`` strings or
     (host, port) pairs; ``listen`` is where clients connect (port 0: any free
     port, and ephemeral ports for the per-broker listeners too). Use ``async
     with`` or ``start``/``stop``; ``bootstrap`` is the address to give clients.
@@ -96,7 +100,7 @@ class Gateway:
         metrics: Metrics | None = None,
         clock: Clock = SYSTEM_CLOCK,
         sensors: SensorHub | None = None,
-        max_hold: float = DEFAULT_MAX_HOLD,
+        max_hold: float | None = None,
     ) -> None:
         self.upstream = _addresses(upstream)
         if not self.upstream:
@@ -106,10 +110,27 @@ class Gateway:
         self.metrics = metrics if metrics is not None else Metrics()
         self.brokers = BrokerMap(advertised_host or self.listen[0], self._reserve)
         damper = None
+        identity: IdentityMode = "agent"
         if holder is not None:
-            damper = Damper(clock=clock, metrics=self.metrics, sensors=sensors, max_hold=max_hold)
+            settings = holder.current.rules.gateway
+            if agent is None:
+                identity = settings.identity
+                if identity == "agent":
+                    raise ConfigError(
+                        "a gateway serves one agent (--agent ID) unless the rules file sets "
+                        "gateway.identity to sasl or client-id",
+                        path="--agent",
+                    )
+            hold = settings.max_hold if max_hold is None else max_hold
+            damper = Damper(clock=clock, metrics=self.metrics, sensors=sensors, max_hold=hold)
         self.state = GatewayState(
-            self.brokers, self.metrics, holder, clock=clock, sensors=sensors, damper=damper
+            self.brokers,
+            self.metrics,
+            holder,
+            clock=clock,
+            sensors=sensors,
+            damper=damper,
+            identity=identity,
         )
         self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.Task[None]] = set()

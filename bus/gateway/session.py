@@ -6,6 +6,7 @@ from bus.clock import SYSTEM_CLOCK, Clock
 from bus.gateway.access import AccessCache, AgentAccess
 from bus.gateway.addressing import BrokerMap
 from bus.gateway.frames import DEFAULT_MAX_FRAME
+from bus.gateway.settings import IdentityMode
 from bus.gateway.stats import GatewayStats
 from bus.gateway.throttle import Damper
 from bus.gateway.topic_ids import TopicIds
@@ -23,6 +24,7 @@ class GatewayState:
         "clock",
         "damper",
         "holder",
+        "identity",
         "max_frame",
         "metrics",
         "sensors",
@@ -39,6 +41,7 @@ class GatewayState:
         clock: Clock = SYSTEM_CLOCK,
         sensors: SensorHub | None = None,
         damper: Damper | None = None,
+        identity: IdentityMode = "agent",
         max_frame: int = DEFAULT_MAX_FRAME,
     ) -> None:
         self.brokers = brokers
@@ -47,6 +50,7 @@ class GatewayState:
         self.clock = clock
         self.sensors = sensors
         self.damper = damper
+        self.identity = identity
         self.stats = GatewayStats(metrics)
         self.max_frame = max_frame
         self.topic_ids = TopicIds()
@@ -56,7 +60,7 @@ class GatewayState:
 class Session:
     """One client connection: who it is and where it came from."""
 
-    __slots__ = ("agent", "client_id", "peer", "state")
+    __slots__ = ("agent", "client_id", "mechanism", "peer", "state")
 
     def __init__(self, state: GatewayState, peer: str, agent: str | None) -> None:
         self.state = state
@@ -64,6 +68,7 @@ class Session:
         # None until the connection's identity is known (shared mode before SASL).
         self.agent = agent
         self.client_id: str | None = None
+        self.mechanism: str | None = None  # SASL mechanism, once the handshake named it
 
     @property
     def enforcing(self) -> bool:

@@ -30,8 +30,9 @@ DESCRIBE_CLUSTER: Final = 60
 # ones). Produce v13 addresses topics by id only; clients fall back to v12.
 CEILINGS: Final[Mapping[int, int]] = {PRODUCE: 12}
 # Lowest: Metadata v0 reads an empty topic list as "all topics", so a request
-# whose every topic is refused could not be forwarded.
-FLOORS: Final[Mapping[int, int]] = {METADATA: 1}
+# whose every topic is refused could not be forwarded; after SaslHandshake v0
+# the SASL tokens travel outside Kafka's request framing.
+FLOORS: Final[Mapping[int, int]] = {METADATA: 1, SASL_HANDSHAKE: 1}
 
 INSPECTED: Final = frozenset(
     {

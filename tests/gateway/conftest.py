@@ -44,15 +44,6 @@ edges:
 {extra}
 """
 
-RATE_FILTER = """
-filters:
-  - filter: rate
-    rate: {rate}
-    burst: 1
-    max_delay: 30
-    attach: {{edges: ["alice->bob"]}}
-"""
-
 
 class Team:
     """The rules of one test: unique topic names, a holder, and gateway factory."""
