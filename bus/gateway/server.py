@@ -141,6 +141,10 @@ class Gateway:
         return self.state.stats
 
     @property
+    def running(self) -> bool:
+        return self._bootstrap_port is not None
+
+    @property
     def bootstrap(self) -> str:
         """The address clients use as ``bootstrap.servers``."""
         if self._bootstrap_port is None:
