@@ -26,7 +26,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Generator, Sequence
+from typing import Any
 
 from bus.clock import Clock
 from bus.engine.rewrite import apply_rewrite
@@ -77,6 +78,40 @@ class ChainOutcome:
         )
 
 
+class _Resumed:
+    """Awaits the rest of a coroutine whose first step was already taken.
+
+    ``pending`` is what that step yielded (the future it waits on); it is
+    handed to the running task, and cancellation (the time bound) is passed
+    on to the coroutine, exactly as if the task had stepped it itself.
+    """
+
+    __slots__ = ("_coro", "_pending")
+
+    def __init__(self, coro: Coroutine[Any, Any, Verdict], pending: Any) -> None:
+        self._coro = coro
+        self._pending = pending
+
+    def __await__(self) -> Generator[Any, None, Verdict]:
+        coro, pending = self._coro, self._pending
+        while True:
+            try:
+                yield pending
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # e.g. CancelledError from the time bound
+                try:
+                    pending = coro.throw(exc)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
+                continue
+            try:
+                pending = coro.send(None)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+
+
 class _Stage:
     """One filter in a chain, with everything resolved that does not change per message."""
 
@@ -118,8 +153,17 @@ class _Stage:
     async def decide(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict:
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.timeout):
-                verdict = await self.filter.decide(env, recipient, ctx)
+            # Take the first step by hand: a filter that returns without awaiting
+            # (nearly all of them) cannot be interrupted anyway, so the timer is
+            # armed only for one that really waits on something.
+            coro = self.filter.decide(env, recipient, ctx)
+            try:
+                pending = coro.send(None)
+            except StopIteration as done:
+                verdict = done.value
+            else:
+                async with asyncio.timeout(self.timeout):
+                    verdict = await _Resumed(coro, pending)
             if not isinstance(verdict, Forward | Delay | Divert | Rewrite):
                 raise TypeError(f"decide() returned {verdict!r}, not a verdict")
         except Exception as exc:  # every failure of a filter is handled by its policy

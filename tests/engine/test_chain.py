@@ -61,6 +61,15 @@ class Sleeps(Script):
         return FORWARD
 
 
+class AwaitsFirst(Script):
+    """A filter that really waits on something before it answers."""
+
+    async def decide(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict:
+        await asyncio.sleep(0)
+        await asyncio.sleep(0.001)
+        return self.verdict
+
+
 class Rechecks(Script):
     recheck_after_delay = True
 
@@ -235,3 +244,23 @@ def test_rewrite_sets_kind_and_keeps_identity() -> None:
     out = apply_rewrite(env, Rewrite({h.KIND: "summary"}))
     assert (out.kind, out.msg_id, out.hops, out.path, out.sender) == (
         "summary", env.msg_id, 2, ("x", "y"), "a")
+
+
+async def test_a_filter_that_awaits_is_driven_to_its_verdict_under_the_time_bound() -> None:
+    chain = ChainRunner([AwaitsFirst(FORWARD, "slowish", timeout=5.0),
+                         AwaitsFirst(Divert("late", "x"), "then-divert", timeout=5.0)],
+                        metrics=None, clock=FakeClock())
+    outcome = await chain.run(envelope(), "b", ctx())
+    assert outcome.verdict == Divert("late", "x") and outcome.filter == "then-divert"
+
+
+async def test_cancelling_the_caller_is_not_mistaken_for_a_filter_failure() -> None:
+    metrics = Metrics()
+    chain = ChainRunner([Sleeps(FORWARD, "sleeper", timeout=10.0, on_error="closed")],
+                        metrics=metrics, clock=FakeClock())
+    task = asyncio.ensure_future(chain.run(envelope(), "b", ctx()))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sample(metrics, "membrane_filter_errors_total", filter="sleeper", policy="closed") == 0
