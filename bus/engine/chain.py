@@ -212,10 +212,12 @@ class ChainRunner:
         stages = self._stages
         for index in range(start, len(stages)):
             stage = stages[index]
+            protected = ctx.protected
             verdict = await stage.decide(current, recipient, ctx)
             if stage.verdicts is not None:
                 stage.verdicts[verdict.name].inc()
             if stage.shadow:
+                ctx.protected = protected  # a shadow filter cannot protect either
                 if shadowed is None and isinstance(verdict, Delay | Divert):
                     shadowed = stage.name
                 continue

@@ -211,6 +211,10 @@ async def test_a_protected_message_is_not_delayed_by_later_filters() -> None:
     assert (await chain.run(envelope(), "b", context)).verdict is FORWARD
     assert sample(metrics, "membrane_filter_verdicts_total",
                   filter="pingpong", verdict="delay", mode="exempt") == 1
+    # A shadow filter's mark is ignored like the rest of what it says.
+    shadow = ChainRunner([Protects(FORWARD, "dissent", mode="shadow"), Script(Delay(3.0), "pp")],
+                         metrics=None, clock=FakeClock())
+    assert isinstance((await shadow.run(envelope(), "b", ctx())).verdict, Delay)
     # The mark does not outlive the run it was set in.
     plain = ChainRunner([Script(Delay(3.0), "pingpong")], metrics=None, clock=FakeClock())
     assert isinstance((await plain.run(envelope(), "b", context)).verdict, Delay)
