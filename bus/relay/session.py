@@ -1,0 +1,279 @@
+"""One connected run of the relay: a consumer, a producer, and the loop between them.
+
+The loop: read a batch of outbox records (``getmany``), decide each through
+the engine, queue the outcomes in the sink, flush the sink (batches handed
+to the producer), and every ``commit_interval`` commit the partitions' commit
+points. Every input has a ticket counting its outputs; the commit point of
+a partition only moves past inputs whose outputs the broker acknowledged
+(see ``bus.engine.commit``). Above ``max_in_flight`` unfinished inputs the
+consumer is paused (and still polled, so it keeps its group membership).
+
+A session ends when asked to stop (drain, commit, close) or when the broker
+fails (raise ``UpstreamError``; the relay opens a new session, which
+resumes from the last commit). On a rebalance, revoked partitions are
+drained for up to ``revoke_timeout`` and committed before they are given up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from bus.engine.commit import OffsetTracker, Ticket
+from bus.engine.dedupe import DedupeWindow
+from bus.engine.engine import Engine
+from bus.engine.outcome import Outcome
+from bus.errors import ProtocolError, UpstreamError
+from bus.relay.assignor import AffinityAssignor
+from bus.relay.foreign import ForeignLane, unroutable
+from bus.relay.records import derived_id, envelope_of
+from bus.relay.seeder import TailSeeder
+from bus.relay.settings import RelaySettings
+from bus.relay.sink import BatchSink
+
+log = logging.getLogger(__name__)
+
+MAX_CACHED_SENDERS = 100_000
+
+
+class Session(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Consumer + producer + sink for one connection to the cluster."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        options: Mapping[str, Any],
+        settings: RelaySettings,
+        window: DedupeWindow,
+        topics: tuple[str, ...] | None,
+        assignor: AffinityAssignor | None,
+        lanes: Mapping[str, ForeignLane],
+    ) -> None:
+        self.engine = engine
+        self._settings = settings
+        self._topics = topics
+        self._lanes = lanes
+        metrics = engine.metrics
+        common = dict(options, client_id=settings.client_id,
+                      request_timeout_ms=int(settings.request_timeout * 1000),
+                      metadata_max_age_ms=int(settings.metadata_max_age * 1000))
+        self._producer = AIOKafkaProducer(**common, acks="all", linger_ms=0,
+                                          max_batch_size=settings.max_batch_bytes,
+                                          max_request_size=max(settings.max_batch_bytes * 2,
+                                                               1_048_576))
+        strategies = (assignor,) if assignor is not None else ()
+        self._consumer = AIOKafkaConsumer(
+            **common, group_id=settings.group_id, enable_auto_commit=False,
+            auto_offset_reset="earliest", max_poll_records=settings.fetch_max_records,
+            **({"partition_assignment_strategy": strategies} if strategies else {}))
+        self._tail = AIOKafkaConsumer(**common, group_id=None, enable_auto_commit=False)
+        seeder = TailSeeder(self._tail, settings.dedupe_seed_depth, settings.seed_timeout)
+        self.tracker = OffsetTracker()
+        self.sink = BatchSink(self._producer, window, metrics, seeder=seeder.keys)
+        self.joined = asyncio.Event()
+        self._pattern: str | None = None
+        self._senders: dict[str, str | None] = {}
+        self._senders_version = ""
+        self._read_to: dict[tuple[str, int], int] = {}
+        self._closing = False
+        self._in_flight_gauge = metrics.in_flight.labels("kafka")
+        self._lag_gauge = metrics.consumer_lag.labels("kafka")
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def open(self) -> None:
+        try:
+            await self._producer.start()
+            await self._tail.start()
+            await self._consumer.start()
+            await self.sink.start()
+        except (KafkaError, OSError) as exc:
+            raise UpstreamError(f"cannot connect: {exc}", retriable=True) from exc
+        self._subscribe()
+
+    def _subscribe(self) -> None:
+        if self._topics is not None:
+            self._consumer.subscribe(topics=list(self._topics), listener=self)
+            return
+        self._pattern = self.engine.policy.outbox_pattern
+        self._consumer.subscribe(pattern=self._pattern, listener=self)
+
+    async def close(self, timeout: float) -> None:
+        """Leave the group and close the clients, within ``timeout`` seconds."""
+        self._closing = True
+        await self.sink.stop()
+        for client in (self._consumer, self._tail, self._producer):
+            try:
+                await asyncio.wait_for(client.stop(), max(0.1, timeout / 3))
+            except (TimeoutError, KafkaError, OSError) as exc:
+                log.debug("closing %s: %r", type(client).__name__, exc)
+        self.tracker.abandon_all()
+
+    # -- the loop ----------------------------------------------------------
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Relay until ``stopping`` is set; raises ``UpstreamError`` if the broker fails."""
+        loop = asyncio.get_running_loop()
+        next_commit = loop.time() + self._settings.commit_interval
+        limit = self._settings.max_in_flight
+        paused = False
+        while not stopping.is_set():
+            self._check_failure()
+            if self.tracker.in_flight >= limit:
+                paused = True
+            elif paused and self.tracker.in_flight < limit // 2:
+                paused = False
+                self._consumer.resume(*self._consumer.assignment())
+            if paused:
+                self._consumer.pause(*self._consumer.assignment())
+            try:
+                batch = await self._consumer.getmany(timeout_ms=100)
+            except KafkaError as exc:
+                raise UpstreamError(f"reading outboxes failed: {exc!r}", retriable=True) from exc
+            for tp, records in batch.items():
+                await self._relay_records(tp, records)
+            self.sink.kick()
+            if loop.time() >= next_commit:
+                next_commit = loop.time() + self._settings.commit_interval
+                await self.commit()
+                self._refresh_gauges()
+                self._follow_policy()
+
+    async def _relay_records(self, tp: TopicPartition, records: list[Any]) -> None:
+        topic, partition = tp.topic, tp.partition
+        sender = self._sender_of(topic)
+        engine = self.engine
+        tracker = self.tracker
+        for record in records:
+            ticket = tracker.open(topic, partition, record.offset, record.timestamp / 1000.0)
+            try:
+                env = envelope_of(sender=sender, topic=topic, partition=partition,
+                                  offset=record.offset, headers=record.headers, key=record.key,
+                                  value=record.value, timestamp_ms=record.timestamp)
+            except ProtocolError as exc:
+                outcomes = [engine.quarantine_invalid(
+                    record.headers, record.value, record.key, sender or "", exc, ticket,
+                    msg_id=derived_id(topic, partition, record.offset))]
+            else:
+                outcomes = await engine.handle(env, ticket)
+            ticket.expect(len(outcomes) + engine.pending_for(ticket))
+            for outcome in outcomes:
+                self.route(outcome, ticket)
+            ticket.seal()
+        if records:
+            self._read_to[(topic, partition)] = records[-1].offset + 1
+
+    def route(self, outcome: Outcome, ticket: Ticket) -> None:
+        """Send one outcome on its way (the ticket already expects it)."""
+        if outcome.transport == "kafka":
+            self.sink.submit(outcome, ticket)
+            return
+        lane = self._lanes.get(outcome.transport)
+        if lane is not None:
+            lane.submit(outcome, ticket)
+        else:
+            self.sink.submit(unroutable(outcome, self.engine.policy.quarantine_topic, "kafka"),
+                             ticket)
+
+    def released(self, outcomes: list[Outcome]) -> None:
+        """Outcomes of held messages, from the engine's timer."""
+        for outcome in outcomes:
+            ticket = outcome.origin
+            if not isinstance(ticket, Ticket) or ticket.abandoned:
+                continue
+            if not ticket.sealed:
+                # Released while its input was still being decided: not yet
+                # counted by ``pending_for`` at sealing time, so count it here.
+                ticket.expect(1)
+            self.route(outcome, ticket)
+        self.sink.kick()
+
+    def _check_failure(self) -> None:
+        if self.sink.failure is not None:
+            raise self.sink.failure
+
+    def _sender_of(self, topic: str) -> str | None:
+        policy = self.engine.policy
+        if policy.version != self._senders_version or len(self._senders) > MAX_CACHED_SENDERS:
+            self._senders = {}
+            self._senders_version = policy.version
+        if topic not in self._senders:
+            self._senders[topic] = policy.agent_of_outbox(topic)
+        return self._senders[topic]
+
+    def _follow_policy(self) -> None:
+        """Resubscribe when a reloaded policy names the outboxes differently."""
+        if self._pattern is not None and self.engine.policy.outbox_pattern != self._pattern:
+            log.info("outbox pattern changed to %s; resubscribing",
+                     self.engine.policy.outbox_pattern)
+            self._subscribe()
+
+    # -- committing --------------------------------------------------------
+
+    async def commit(self) -> None:
+        points = self.tracker.commit_points()
+        if not points:
+            return
+        offsets = {TopicPartition(t, p): OffsetAndMetadata(o, "") for (t, p), o in points.items()}
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError as exc:
+            # Nothing is lost: the inputs are read again by whoever owns them next.
+            log.warning("commit of %d partitions failed: %r", len(offsets), exc)
+            self.tracker.retry(points)
+
+    def _refresh_gauges(self) -> None:
+        self._in_flight_gauge.set(self.tracker.in_flight)
+        lag = 0
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            if high is not None:
+                lag += max(0, high - self._read_to.get((tp.topic, tp.partition), 0))
+        self._lag_gauge.set(lag)
+
+    async def drain(self, timeout: float) -> bool:
+        """Finish what was read (outputs acknowledged) and commit; False on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.tracker.in_flight > 0 and loop.time() < deadline:
+            self._check_failure()
+            await self.sink.flush()
+            await self.tracker.wait_progress(min(0.05, max(0.0, deadline - loop.time())))
+        await self.sink.flush()
+        await self.sink.wait_acked(max(0.0, deadline - loop.time()))
+        await self.commit()
+        return self.tracker.in_flight == 0
+
+    # -- rebalancing -------------------------------------------------------
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        if not revoked or self._closing:
+            return
+        keys = {(tp.topic, tp.partition) for tp in revoked}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.revoke_timeout
+        with contextlib.suppress(UpstreamError):
+            while self.tracker.in_flight_of(keys) > 0 and loop.time() < deadline:
+                await self.sink.flush()
+                await self.tracker.wait_progress(0.05)
+            await self.commit()
+        left = self.tracker.in_flight_of(keys)
+        if left:
+            log.info("rebalance: %d inputs of revoked partitions unfinished; their next owner "
+                     "reads them again", left)
+        self.tracker.abandon(keys)
+        for key in keys:
+            self._read_to.pop(key, None)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.sink.reseed()
+        log.info("assigned %d outbox partitions", len(assigned))
+        self.joined.set()
