@@ -28,7 +28,7 @@ from typing import Literal, Union
 
 import msgspec
 
-from bus.rules.selectors import check_identifier
+from bus.rules.selectors import check_identifier, check_kinds
 
 Mode = Literal["enforce", "shadow"]
 Pair = tuple[int, int]
@@ -49,6 +49,7 @@ class PresetBase(
         check_identifier(self.group, "group")
         if self.name is not None:
             check_identifier(self.name, "rule name")
+        check_kinds(self.kinds)
         if self.max_bytes is not None and self.max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
 

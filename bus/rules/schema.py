@@ -13,7 +13,7 @@ import msgspec
 
 from bus.gateway.settings import GatewaySettings
 from bus.rules.presets import AnyPreset, Mode
-from bus.rules.selectors import check_identifier, check_pattern, check_selector
+from bus.rules.selectors import check_identifier, check_kinds, check_pattern, check_selector
 from bus.rules.templates import check_template, check_topic
 from bus.rules.transports import KafkaSettings, MqttSettings
 from bus.sensors.config import SensorsConfig
@@ -119,6 +119,7 @@ class EdgeRule(_Strict, frozen=True):
     def __post_init__(self) -> None:
         check_identifier(self.name, "rule name")
         _check_selectors(self.senders, self.recipients)
+        check_kinds(self.kinds)
         if self.max_bytes is not None and self.max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
         conditioned = self.max_bytes or self.require_fields or self.content_type
@@ -152,6 +153,7 @@ class ConstitutionRule(_Strict, frozen=True):
     def __post_init__(self) -> None:
         check_identifier(self.name, "rule name")
         _check_selectors(self.senders, self.recipients)
+        check_kinds(self.kinds)
         if self.max_hops is not None and self.max_hops < 1:
             raise ValueError("max_hops must be at least 1")
         if self.max_bytes is not None and self.max_bytes <= 0:

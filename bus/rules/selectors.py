@@ -23,6 +23,7 @@ PATTERN: Final = re.compile(r"[A-Za-z0-9._*?\[\]!-]{1,128}")
 GLOB_CHARS: Final = frozenset("*?[")
 ANY: Final = "*"
 CHANNEL_PREFIX: Final = "#"
+MAX_KIND_LENGTH: Final = 128
 
 SelectorKind = Literal["any", "channel", "pattern", "name"]
 
@@ -77,8 +78,19 @@ def matches(pattern: str, agent: str) -> bool:
 
 def sample_of(pattern: str) -> str:
     """An id the pattern matches, used to test whether one pattern can overlap another."""
-    return (
-        re.sub(r"\[!?([^\]]*)\]", lambda m: (m.group(1) or "x")[0], pattern)
-        .replace("*", "x")
-        .replace("?", "x")
-    )
+
+    def one_of(match: re.Match[str]) -> str:
+        negated, chars = match.group(1), match.group(2)
+        if negated:
+            return next((c for c in "x0_-.Z9" if c not in chars), "x")
+        return chars[0] if chars else "x"
+
+    return re.sub(r"\[(!?)([^\]]*)\]", one_of, pattern).replace("*", "x").replace("?", "x")
+
+
+def check_kinds(kinds: tuple[str, ...]) -> None:
+    for kind in kinds:
+        if not kind or len(kind) > MAX_KIND_LENGTH:
+            raise ValueError(f"kind {kind!r} must be 1 to {MAX_KIND_LENGTH} characters")
+    if len(set(kinds)) != len(kinds):
+        raise ValueError("kinds lists a kind twice")

@@ -19,6 +19,12 @@ def check_template(template: str, transport: Literal["kafka", "mqtt"]) -> None:
     """Raise ValueError unless ``template`` is a valid topic with one ``{agent}``."""
     if template.count(PLACEHOLDER) != 1:
         raise ValueError(f"topic template {template!r} must contain {PLACEHOLDER} exactly once")
+    before, _, after = template.partition(PLACEHOLDER)
+    if transport == "mqtt" and (before[-1:] not in ("", "/") or after[:1] not in ("", "/")):
+        # A whole level, so one '+' subscription covers every agent's topic.
+        raise ValueError(
+            f"MQTT topic template {template!r} must use {PLACEHOLDER} as a whole level"
+        )
     rest = template.replace(PLACEHOLDER, "x")
     if "{" in rest or "}" in rest:
         raise ValueError(f"topic template {template!r} may only use the {PLACEHOLDER} placeholder")

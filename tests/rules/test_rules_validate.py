@@ -9,6 +9,7 @@ import pytest
 
 from bus.errors import ConfigError
 from bus.rules import load_checked, load_rules
+from bus.rules import selectors as sel
 
 
 def check(tmp_path: Path, text: str) -> tuple[list[ConfigError], list[ConfigError]]:
@@ -69,6 +70,11 @@ def test_pattern_that_matches_nothing(tmp_path: Path) -> None:
     error = only_error(tmp_path, TEAM + "edges:\n  - {name: e, from: 'wrker-*', to: planner}\n")
     assert error.message == "pattern 'wrker-*' matches no agent and no group pattern in rule 'e'"
     assert error.path == "$.edges[0].from"
+
+
+@pytest.mark.parametrize("pattern", ["robot-[0-9]*", "robot-[!x]", "robot-?"])
+def test_sample_of_a_pattern_matches_it(pattern: str) -> None:
+    assert sel.matches(pattern, sel.sample_of(pattern))
 
 
 def test_pattern_covered_by_a_group_pattern_is_accepted(tmp_path: Path) -> None:
@@ -219,6 +225,9 @@ def test_filter_attached_to_unknown_group_or_malformed_edge(tmp_path: Path) -> N
         ),
         ("mqtt: {outbox: 'agents/+/{agent}'}", "$.mqtt", "without wildcards"),
         ("mqtt: {cert_file: c.pem}", "$.mqtt", "cert_file and key_file go together"),
+        ("mqtt: {inbox: 'in/{agent}-x'}", "$.mqtt", "must use {agent} as a whole level"),
+        ("edges: [{name: e, from: a, to: b, kinds: ['']}]", "$.edges[0]", "must be 1 to 128"),
+        ("edges: [{name: e, from: a, to: b, kinds: [x, x]}]", "$.edges[0]", "a kind twice"),
         (
             "constitution: [{name: c, max_hops: 0}]",
             "$.constitution[0]",
