@@ -456,3 +456,25 @@ def test_compile_validates_rules_built_in_code() -> None:
         compile_policy(rules)
     assert caught.value.path == "$.edges[0].to"
     assert "unknown agent or group 'nobody'" in caught.value.message
+
+
+def test_class_table_cache_is_bounded_and_recomputes_evicted_entries() -> None:
+    from bus.policy.rule import CompiledRule
+    from bus.policy.tables import ClassTable, Selected
+
+    rule = CompiledRule(name="r", layer="allow", order=0, shadow=False)
+    signatures = [frozenset({i}) for i in range(10)]
+    table = ClassTable(
+        signatures, [(Selected(frozenset({0}), frozenset({1, 2, 3})), rule)], [], capacity=3
+    )
+    assert table.get(0, 1).allows == (rule,)
+    for recipient in range(2, 10):
+        table.get(0, recipient)
+    assert len(table._cache) == 3
+    assert table.get(0, 1).allows == (rule,)
+    assert table.get(1, 0).allows == ()
+
+
+def test_filter_lists_are_shared_per_class_pair(tmp_path: Path) -> None:
+    policy = policy_of(tmp_path, TEAM + "filters: [{filter: hops, attach: {groups: [workers]}}]\n")
+    assert policy.filters_for("w1", "planner") is policy.filters_for("w2", "planner")
