@@ -168,7 +168,7 @@ class Metrics:
         )
         self.gateway_records = Counter(
             "membrane_gateway_records_total",
-            "Records seen by the gateway: produced (stamped), denied, hidden from a fetch.",
+            "Records through the gateway: produced (stamped), shown and hidden in channel views.",
             ["outcome"],
             registry=r,
         )
