@@ -21,7 +21,7 @@ PAIR = ["p0", "p1"]
 RULES = """\
 version: 1
 groups:
-  herd: {members: [%s]}
+  herd: {members: [HERD_MEMBERS]}
   pair: {members: [p0, p1]}
 edges:
   - {name: herd-talks, from: herd, to: herd}
@@ -44,7 +44,7 @@ filters:
     setpoint: 40
     max_rate: 200
     attach: {groups: [herd]}
-""" % ", ".join(HERD)
+""".replace("HERD_MEMBERS", ", ".join(HERD))
 
 # send(sender, stance, recipients or None for "every permitted neighbour", hops)
 Send = Callable[[str, str | None, tuple[str, ...] | None, int], None]

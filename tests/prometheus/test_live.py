@@ -33,17 +33,17 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
     workdir = tmp_path_factory.mktemp("prometheus")
     rules = workdir / "rules.yaml"
     rules.write_text(RULES)
-    with scenario_exporter(str(rules)) as (target, player):
-        with Prometheus(workdir, [target], [ALERTS]) as server:
-            server.wait_for('up{job="membrane"} == 1', timeout=60)
-            player.start()
-            player.join(120)
-            assert not player.is_alive(), "the scenario did not finish"
-            # Two more scrapes so the last state of the scenario is stored.
-            server.wait_for("count_over_time(membrane_group_agents[1m]) > 3", timeout=30)
-            deadline_marker = server.query("time()")["data"]["result"][1]
-            server.wait_for(f"timestamp(up) > {float(deadline_marker) + 2}", timeout=30)
-            yield server
+    with scenario_exporter(str(rules)) as (target, player), Prometheus(
+        workdir, [target], [ALERTS]
+    ) as server:
+        server.wait_for('up{job="membrane"} == 1', timeout=60)
+        player.start()
+        player.join(120)
+        assert not player.is_alive(), "the scenario did not finish"
+        # A few more scrapes so the last state of the scenario is stored.
+        finished = float(server.query("time()")["data"]["result"][1])
+        server.wait_for(f"timestamp(up) > {finished + 2}", timeout=30)
+        yield server
 
 
 def test_every_dashboard_query_returns_data(prometheus: Prometheus) -> None:
