@@ -79,7 +79,7 @@ class MqttBridge:
         self._outbox = TopicTemplate(settings.outbox)
         self._codec = MqttCodec(settings.protocol, max_payload)
         self._client: aiomqtt.Client | None = None
-        self.publisher = MqttSink(self._codec, lambda: self._client, settings.qos)
+        self.publisher = MqttSink(self._codec, settings.qos)
         self._router = Router(self.publisher, settings.quarantine_topic, sinks or {})
         self._inflight = InFlight(settings.receive_maximum)
         self._backoff = backoff or Backoff()
@@ -157,6 +157,7 @@ class MqttBridge:
     async def _session(self, client: aiomqtt.Client) -> None:
         async with client:
             self._client = client
+            self.publisher.attach(client)
             self._inflight.connected(paho_client(client).ack)
             self.connections += 1
             self._up.set(1)
@@ -183,6 +184,7 @@ class MqttBridge:
 
     def _disconnected(self) -> None:
         self._client = None
+        self.publisher.detach()
         self.ready.clear()
         self._inflight.disconnected()
         self._up.set(0)

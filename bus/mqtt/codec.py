@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
@@ -57,6 +58,11 @@ def new_properties(packet_type: int) -> Properties:
     """Empty MQTT 5 properties for one packet type (paho's constructor is untyped)."""
     properties: Properties = Properties(packet_type)  # type: ignore[no-untyped-call]
     return properties
+
+
+# paho builds its property-name tables in every constructor; a shallow copy of
+# an empty instance shares them and costs a small fraction of that.
+_EMPTY_PUBLISH_PROPERTIES = new_properties(PacketTypes.PUBLISH)
 
 
 def _header_to_text(name: str, value: bytes) -> tuple[str, str]:
@@ -146,7 +152,7 @@ class MqttCodec:
 
     @staticmethod
     def _user_properties(headers: Sequence[tuple[str, bytes]]) -> Properties:
-        properties = new_properties(PacketTypes.PUBLISH)
+        properties = copy.copy(_EMPTY_PUBLISH_PROPERTIES)
         pairs = [_header_to_text(name, value) for name, value in headers]
         if pairs:
             properties.UserProperty = pairs
