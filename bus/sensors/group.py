@@ -40,6 +40,7 @@ class GroupSensors:
         "_interval",
         "_interval_index",
         "_length",
+        "_max_stances",
         "_per_agent_tau",
         "_span",
         "agents",
@@ -56,6 +57,7 @@ class GroupSensors:
     def __init__(self, config: SensorsConfig, now: float) -> None:
         length = self._length = config.intervals
         self._interval = config.interval_seconds
+        self._max_stances = config.max_stances
         self._interval_index = math.floor(now / self._interval)
         self._per_agent_tau = config.window_seconds if config.per_agent.enabled else 0.0
         numeric = config.stance_type == "numeric"
@@ -115,10 +117,13 @@ class GroupSensors:
             self.window.add(PINGPONG)
         if isinstance(stance, Stance):
             agent = self.agents.touch(recipient, now)
-            if agent.exposure is None:
+            exposure = agent.exposure
+            if exposure is None:
                 agent.exposure = {stance.label: 1}
-            elif stance.label in agent.exposure or self.tally.accepts(stance.label):
-                agent.exposure[stance.label] = agent.exposure.get(stance.label, 0) + 1
+            elif stance.label in exposure:
+                exposure[stance.label] += 1
+            elif len(exposure) < self._max_stances:  # an agent that never speaks stays bounded
+                exposure[stance.label] = 1
 
     def advance(self, now: float) -> None:
         """Close every interval that ended before ``now`` (amortised O(1))."""

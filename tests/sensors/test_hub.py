@@ -271,3 +271,13 @@ def test_the_least_recently_active_agent_goes_when_the_table_is_full(
 def test_a_default_hub_accepts_the_config_of_a_rules_file() -> None:
     hub = SensorHub(SensorsConfig(window_seconds=30.0))
     assert hub.config.intervals == 30
+
+
+def test_an_agent_that_never_speaks_keeps_a_bounded_exposure(make_chat: MakeChat) -> None:
+    chat = make_chat(max_stances=4)
+    for i in range(50):
+        chat.send(f"s{i}", f"label-{i}", to=["listener"])
+        chat.send(f"s{i}", "A")  # every sender moves on: labels are freed for others
+    group = dict(chat.hub.current_groups())["g"]
+    listener = dict(group.agents.items())["listener"]
+    assert listener.exposure is not None and len(listener.exposure) == 4
