@@ -81,7 +81,9 @@ class Connection:
                 exc = task.exception()
                 if exc is not None and not isinstance(exc, ConnectionError):
                     raise exc
-        except (MembraneError, ConnectionError) as exc:
+        except ConnectionError as exc:
+            log.debug("gateway connection %s closed: %s", self.session.peer, exc)
+        except MembraneError as exc:
             log.warning("gateway connection %s closed: %s", self.session.peer, exc)
         finally:
             for task in (requests, responses):

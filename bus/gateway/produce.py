@@ -31,6 +31,7 @@ from bus.gateway.codec import (
     nested,
     response_type,
 )
+from bus.gateway.frames import framed
 from bus.gateway.plan import Plan, ResponseTransform
 from bus.gateway.rewrite import rewrite_node_endpoints
 from bus.gateway.session import Session
@@ -48,7 +49,7 @@ async def plan_produce(session: Session, body: bytes, version: int, correlation_
     state = session.state
     if state.holder is None:
         return Plan(
-            forward=encode_request(header, request),
+            forward=framed(body),
             expects_response=expects,
             transform=_transform(session, version, correlation_id, [], 0),
         )
