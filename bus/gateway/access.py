@@ -28,8 +28,8 @@ from typing import Final
 from bus.policy import Policy
 from bus.rules.templates import template_regex
 
-CACHE_CAPACITY: Final = 4_096
-AGENTS_CAPACITY: Final = 1_024
+CACHE_CAPACITY: Final = 1_024  # topics per agent
+AGENTS_CAPACITY: Final = 256  # agents of a shared gateway
 
 _Compute = Callable[[str], "str | None"]
 

@@ -73,7 +73,7 @@ class Connection:
         responses = asyncio.create_task(self._pump_responses())
         try:
             done, _ = await asyncio.wait({requests, responses}, return_when=asyncio.FIRST_COMPLETED)
-            if requests in done and requests.exception() is None:
+            if responses not in done and requests.exception() is None:
                 # The client finished sending: let the answers it awaits drain.
                 await self._slots.put(None)
                 await responses
