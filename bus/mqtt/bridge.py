@@ -55,7 +55,8 @@ class MqttBridge:
     ``sinks`` writes outcomes for other transports; without a Kafka sink,
     quarantine copies go to ``settings.quarantine_topic`` on MQTT.
     ``publisher`` publishes on the bridge's connection: the Kafka relay uses
-    it for outcomes addressed to MQTT agents. With
+    it for outcomes addressed to MQTT agents (pass one in when the relay has
+    to be built first). With
     ``own_releases`` (the default) the bridge registers itself for the
     engine's released outcomes; a process that shares one engine between
     transports instead passes the outcomes for which ``owns`` is true to
@@ -72,6 +73,7 @@ class MqttBridge:
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         backoff: Backoff | None = None,
         own_releases: bool = True,
+        publisher: MqttSink | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -79,7 +81,7 @@ class MqttBridge:
         self._outbox = TopicTemplate(settings.outbox)
         self._codec = MqttCodec(settings.protocol, max_payload)
         self._client: aiomqtt.Client | None = None
-        self.publisher = MqttSink(self._codec, settings.qos)
+        self.publisher = publisher or MqttSink(self._codec, settings.qos)
         self._router = Router(self.publisher, settings.quarantine_topic, sinks or {})
         self._inflight = InFlight(settings.receive_maximum)
         self._backoff = backoff or Backoff()
