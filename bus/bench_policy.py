@@ -5,8 +5,9 @@ group wired by a ``random_k_out`` preset of ``edges`` edges, split into
 teams with group-level rules, a constitution, and per-team agent patterns —
 then reports how long validation and compilation take, how much resident
 memory the compiled policy adds, and how many decisions per second it
-makes. The same decisions are timed against a tiny policy to show that the
-per-decision cost does not grow with the number of rules and agents.
+makes. The same decisions are timed against a tiny policy, and against the
+fleet with thousands of group-level rules, to show how the per-decision cost
+depends on the number of rules and agents.
 
 Run ``python -m bus.bench_policy`` to print the figures. Nothing here
 asserts a speed: the figures are for reports.
@@ -43,19 +44,29 @@ class PolicyBenchResult:
     decisions_per_second: float
     decision_ns: float
     small_policy_decision_ns: float
+    many_rules: int
+    many_rules_compile_seconds: float
+    many_rules_decision_ns: float
     allowed_share: float
 
 
-def synthetic_rules(agents: int, edges: int, seed: int = 0) -> RulesFile:
-    """A fleet of ``agents`` with a random k-out topology of about ``edges`` edges."""
+def synthetic_rules(
+    agents: int, edges: int, seed: int = 0, team_size: int = TEAM_SIZE
+) -> RulesFile:
+    """A fleet of ``agents`` with a random k-out topology of about ``edges`` edges,
+    split into teams of ``team_size`` (a power of ten) by id pattern, with one
+    group-level rule from each team to the next."""
     if agents < 2:
         raise ValueError("the benchmark needs at least 2 agents")
+    if team_size not in (10, 100, 1_000, 10_000):
+        raise ValueError("team_size must be 10, 100, 1000 or 10000")
     k = max(1, min(agents - 1, edges // agents))
     names = tuple(f"agent-{i:06d}" for i in range(agents))
-    teams = max(1, agents // TEAM_SIZE)
+    teams = max(1, -(-agents // team_size))
+    digits = 6 - len(str(team_size)) + 1
     groups = {"fleet": GroupSpec(members=names)}
     for t in range(teams):
-        groups[f"team-{t}"] = GroupSpec(members=names[t::teams])
+        groups[f"team-{t}"] = GroupSpec(patterns=(f"agent-{t:0{digits}d}*",))
     groups["visitors"] = GroupSpec(patterns=("visitor-*",))
     team_edges = tuple(
         EdgeRule(
@@ -135,6 +146,16 @@ def measure(
     _time_decisions(small, small_cases[:1_000])
     small_elapsed, _ = _time_decisions(small, small_cases)
 
+    # The same fleet in teams of ten: a thousand group-level rules and rule
+    # classes, and a class-pair cache that uniformly random traffic keeps
+    # missing, which is the worst case for amortisation.
+    heavy_rules = synthetic_rules(agents, edges, seed, team_size=10)
+    started = time.perf_counter()
+    heavy = compile_policy(heavy_rules, check=False)
+    heavy_compile = time.perf_counter() - started
+    heavy_cases = _random_cases(heavy, decisions, rng)
+    heavy_elapsed, _ = _time_decisions(heavy, heavy_cases)
+
     return PolicyBenchResult(
         agents=agents,
         edges=policy.edge_count,
@@ -146,6 +167,9 @@ def measure(
         decisions_per_second=round(decisions / elapsed),
         decision_ns=round(elapsed / decisions * 1e9),
         small_policy_decision_ns=round(small_elapsed / decisions * 1e9),
+        many_rules=len(heavy_rules.edges),
+        many_rules_compile_seconds=round(heavy_compile, 3),
+        many_rules_decision_ns=round(heavy_elapsed / decisions * 1e9),
         allowed_share=round(allowed / decisions, 4),
     )
 

@@ -1,10 +1,11 @@
 """Compiling a ``RulesFile`` into a ``Policy``.
 
-Rules between explicit agents only (presets, agent-to-agent edges) expand
-into the pair table; everything else (groups, patterns, ``*``, channels,
-the constitution, filter attachments) stays as selector sets for the class
-table. Rule order is the evaluation order within a layer: constitution,
-then edges, then presets, each in file order.
+Rules between listed agents only (presets, and edges whose selectors are
+agent ids or groups without patterns) expand into the pair table, within a
+budget; everything else (patterns, ``*``, channels, the constitution,
+filter attachments) stays as selector sets for the class table. Rule order
+is the evaluation order within a layer: constitution, then edges, then
+presets, each in file order.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Final
 
 import msgspec
 
@@ -28,6 +30,11 @@ from bus.rules.schema import EdgeRule, RulesFile
 from bus.rules.sources import render_path
 from bus.rules.validate import parse_attach_edge, validate
 from filters.base import FilterConfig
+
+# Edge rules over listed agents expand into the pair table up to this many
+# pairs in total; beyond it they stay group-level rules (same decisions, and
+# memory bounded whatever the file says).
+PAIR_EXPANSION_BUDGET: Final = 2_000_000
 
 
 def rules_version(rules: RulesFile) -> str:
@@ -59,7 +66,8 @@ def compile_policy(rules: RulesFile, *, check: bool = True) -> Policy:
     membership = Membership(rules)
     selectors = _Selectors()
     class_rules: list[tuple[Selected, CompiledRule]] = []
-    pair_edges: list[tuple[EdgeRule, CompiledRule]] = []
+    pair_edges: list[tuple[tuple[str, ...], tuple[str, ...], CompiledRule]] = []
+    budget = PAIR_EXPANSION_BUDGET
     order = 0
     for rule in rules.constitution:
         compiled = CompiledRule(
@@ -85,8 +93,10 @@ def compile_policy(rules: RulesFile, *, check: bool = True) -> Policy:
             content_type=edge.content_type,
         )
         order += 1
-        if _explicit_only(edge, membership, rules):
-            pair_edges.append((edge, compiled))
+        ends = _listed_ends(edge, membership, rules)
+        if ends is not None and len(ends[0]) * len(ends[1]) <= budget:
+            budget -= len(ends[0]) * len(ends[1])
+            pair_edges.append((*ends, compiled))
         else:
             class_rules.append((_selected(selectors, edge.senders, edge.recipients), compiled))
     filters = [(_places(selectors, config), config) for config in rules.filters]
@@ -118,11 +128,31 @@ def _places(selectors: _Selectors, config: FilterConfig) -> tuple[Selected, ...]
     return tuple(places)
 
 
-def _explicit_only(edge: EdgeRule, membership: Membership, rules: RulesFile) -> bool:
-    return all(
-        sel.kind_of(name) == "name" and name not in rules.groups and name in membership.groups_of
-        for name in (*edge.senders, *edge.recipients)
-    )
+def _listed(selector: str, membership: Membership, rules: RulesFile) -> tuple[str, ...] | None:
+    """The listed agents a selector names, or None if it can also name others."""
+    if sel.kind_of(selector) != "name":
+        return None
+    group = rules.groups.get(selector)
+    if group is not None:
+        return None if group.patterns else membership.members[selector]
+    return (selector,) if selector in membership.groups_of else None
+
+
+def _listed_ends(
+    edge: EdgeRule, membership: Membership, rules: RulesFile
+) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """Senders and recipients of an edge that names listed agents only (directly or
+    through groups without patterns): such an edge can go into the pair table."""
+    ends: list[tuple[str, ...]] = []
+    for selectors in (edge.senders, edge.recipients):
+        agents: dict[str, None] = {}
+        for selector in selectors:
+            listed = _listed(selector, membership, rules)
+            if listed is None:
+                return None
+            agents.update(dict.fromkeys(listed))
+        ends.append(tuple(agents))
+    return ends[0], ends[1]
 
 
 class _PairBuilder:
@@ -158,15 +188,13 @@ class _PairBuilder:
 def _pair_table(
     rules: RulesFile,
     membership: Membership,
-    edges: list[tuple[EdgeRule, CompiledRule]],
+    edges: list[tuple[tuple[str, ...], tuple[str, ...], CompiledRule]],
     order: int,
 ) -> dict[int, PairRules]:
     index = {agent: i for i, agent in enumerate(membership.agents)}
     builder = _PairBuilder(max(len(index), 1))
-    for edge, compiled in edges:
-        builder.add_all(
-            compiled, ((index[s], index[r]) for s in edge.senders for r in edge.recipients)
-        )
+    for senders, recipients, compiled in edges:
+        builder.add_all(compiled, ((index[s], index[r]) for s in senders for r in recipients))
     for preset in rules.topology:
         members = list(membership.members[preset.group])
         if isinstance(preset, StarPreset) and preset.hub is not None:

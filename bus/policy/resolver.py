@@ -8,7 +8,8 @@ agents in one class are indistinguishable to every group-level rule, so the
 policy caches decisions per pair of classes rather than per pair of agents.
 
 Explicit agents are resolved at compile time. Agents known only through a
-pattern are resolved on first sight (O(patterns)) and kept in a bounded LRU.
+pattern are resolved on first sight (a prefix-indexed pattern lookup) and
+kept in a bounded LRU.
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ class Resolver:
         self._rules = rules
         self._membership = membership
         self._selectors = selectors
-        self._patterns = tuple((s, i) for s, i in selectors.items() if sel.kind_of(s) == "pattern")
+        self._patterns = sel.PatternIndex(
+            (s, i) for s, i in selectors.items() if sel.kind_of(s) == "pattern"
+        )
         self._classes: dict[frozenset[int], int] = {}
         self.class_signatures: list[frozenset[int]] = []
         self._capacity = capacity
@@ -103,7 +106,7 @@ class Resolver:
         if agent in ids:
             signature.add(ids[agent])
         signature.update(ids[g] for g in groups if g in ids)
-        signature.update(i for pattern, i in self._patterns if sel.matches(pattern, agent))
+        signature.update(self._patterns.matching(agent))
         return AgentInfo(
             index=index,
             cls=self._intern(frozenset(signature)),

@@ -65,14 +65,38 @@ class Selected:
         self.senders = senders
         self.recipients = recipients
 
-    def covers(self, sender: frozenset[int], recipient: frozenset[int]) -> bool:
-        return (self.senders is None or not self.senders.isdisjoint(sender)) and (
-            self.recipients is None or not self.recipients.isdisjoint(recipient)
-        )
+
+class _Side:
+    """For one side (senders or recipients): which rules and filter places a
+    class can match, as a frozenset per class, computed once per class."""
+
+    def __init__(self, sets: Sequence[frozenset[int] | None], signatures: list[frozenset[int]]):
+        self._signatures = signatures
+        self._always = frozenset(i for i, ids in enumerate(sets) if ids is None)
+        self._by_selector: dict[int, list[int]] = {}
+        for i, ids in enumerate(sets):
+            for selector in ids or ():
+                self._by_selector.setdefault(selector, []).append(i)
+        self._per_class: dict[int, frozenset[int]] = {}
+
+    def of(self, cls: int) -> frozenset[int]:
+        found = self._per_class.get(cls)
+        if found is None:
+            by_selector = self._by_selector
+            found = self._always.union(*(by_selector.get(s, ()) for s in self._signatures[cls]))
+            self._per_class[cls] = found
+        return found
 
 
 class ClassTable:
-    """Rules and filters per (sender class, recipient class), computed lazily."""
+    """Rules and filters per (sender class, recipient class), computed lazily.
+
+    A class pair's rules are the intersection of the rules its sender class
+    can match on the ``from`` side and those its recipient class can match on
+    the ``to`` side (likewise for filter places); both sets are cached per
+    class, and identical results share one ``PairRules``. The per-pair cache
+    is a bounded LRU; the per-class sets are bounded by the number of classes.
+    """
 
     def __init__(
         self,
@@ -81,15 +105,17 @@ class ClassTable:
         filters: Sequence[tuple[tuple[Selected, ...], FilterConfig]],
         capacity: int = CLASS_CACHE_CAPACITY,
     ) -> None:
-        self._signatures = signatures
-        self._rules = rules
-        self._filters = filters
-        self._by_sender: dict[int, list[int]] = {}
-        for position, (selected, _) in enumerate(rules):
-            assert selected.senders is not None, "rules always name their senders"
-            for selector in selected.senders:
-                self._by_sender.setdefault(selector, []).append(position)
+        self._rules = [rule for _, rule in rules]
+        self._rules_from = _Side([selected.senders for selected, _ in rules], signatures)
+        self._rules_to = _Side([selected.recipients for selected, _ in rules], signatures)
+        places = [(place, index) for index, (where, _) in enumerate(filters) for place in where]
+        self._place_filter = [index for _, index in places]
+        self._places_from = _Side([place.senders for place, _ in places], signatures)
+        self._places_to = _Side([place.recipients for place, _ in places], signatures)
+        self._configs = [config for _, config in filters]
+        self._global = frozenset(i for i, (where, _) in enumerate(filters) if not where)
         self._cache: OrderedDict[int, PairRules] = OrderedDict()
+        self._shared: dict[tuple[frozenset[int], frozenset[int]], PairRules] = {}
         self._capacity = capacity
 
     def get(self, sender_cls: int, recipient_cls: int) -> PairRules:
@@ -105,20 +131,17 @@ class ClassTable:
         return entry
 
     def _compute(self, sender_cls: int, recipient_cls: int) -> PairRules:
-        sender = self._signatures[sender_cls]
-        recipient = self._signatures[recipient_cls]
-        positions = sorted({p for s in sender for p in self._by_sender.get(s, ())})
-        chosen = [
-            rule
-            for position in positions
-            for selected, rule in (self._rules[position],)
-            if selected.covers(sender, recipient)
-        ]
-        filters = tuple(
-            config
-            for places, config in self._filters
-            if not places or any(place.covers(sender, recipient) for place in places)
-        )
-        if not chosen and not filters:
+        rules = self._rules_from.of(sender_cls) & self._rules_to.of(recipient_cls)
+        places = self._places_from.of(sender_cls) & self._places_to.of(recipient_cls)
+        filters = self._global.union(self._place_filter[p] for p in places)
+        if not rules and not filters:
             return EMPTY
-        return PairRules.of(chosen, filters)
+        shared = self._shared.get((rules, filters))
+        if shared is None:
+            if len(self._shared) >= self._capacity:
+                self._shared.clear()
+            shared = PairRules.of(
+                [self._rules[i] for i in rules], tuple(self._configs[i] for i in sorted(filters))
+            )
+            self._shared[(rules, filters)] = shared
+        return shared

@@ -4,7 +4,8 @@ An agent is *explicit* when the file names it (under ``agents:`` or in a
 group's ``members``); it is *dynamic* when it is known only through a group
 pattern such as ``worker-*``. Group membership is the union of the group's
 ``members``, the agents that list the group, and the explicit agents its
-patterns match, in that order — the order presets use.
+patterns match, in that order — the order presets use. Patterns are found
+through a prefix index, so resolving an id does not test every pattern.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from bus.rules.schema import RulesFile
 
 
 class Membership:
-    __slots__ = ("agents", "groups_of", "members", "patterns")
+    __slots__ = ("_index", "agents", "groups_of", "members", "patterns")
 
     def __init__(self, rules: RulesFile) -> None:
         agents: dict[str, None] = dict.fromkeys(rules.agents)
@@ -30,9 +31,12 @@ class Membership:
         for agent, spec in rules.agents.items():
             for name in spec.groups:
                 members.setdefault(name, {})[agent] = None
-        for name, pattern in self.patterns:
+        self._index = sel.PatternIndex(
+            (pattern, (position, name)) for position, (name, pattern) in enumerate(self.patterns)
+        )
+        if self._index:
             for agent in self.agents:
-                if sel.matches(pattern, agent):
+                for name in self._groups_by_pattern(agent):
                     members[name][agent] = None
         self.members: dict[str, tuple[str, ...]] = {g: tuple(m) for g, m in members.items()}
         groups_of: dict[str, dict[str, None]] = {a: {} for a in self.agents}
@@ -43,9 +47,12 @@ class Membership:
                 groups_of[agent][name] = None
         self.groups_of: dict[str, tuple[str, ...]] = {a: tuple(g) for a, g in groups_of.items()}
 
+    def _groups_by_pattern(self, agent: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(name for _, name in sorted(self._index.matching(agent))))
+
     def dynamic_groups(self, agent: str) -> tuple[str, ...]:
-        """Groups an agent not named in the file belongs to through patterns (O(patterns))."""
-        return tuple(dict.fromkeys(g for g, p in self.patterns if sel.matches(p, agent)))
+        """Groups an agent not named in the file belongs to through patterns, in file order."""
+        return self._groups_by_pattern(agent)
 
     def is_known(self, agent: str) -> bool:
         return agent in self.groups_of or bool(self.dynamic_groups(agent))

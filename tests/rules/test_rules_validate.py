@@ -77,6 +77,15 @@ def test_sample_of_a_pattern_matches_it(pattern: str) -> None:
     assert sel.matches(pattern, sel.sample_of(pattern))
 
 
+def test_pattern_index_finds_every_matching_glob_and_only_those() -> None:
+    globs = ["w-*", "w-1*", "w-[0-9]", "x*", "*-1", "w-?"]
+    index = sel.PatternIndex((g, g) for g in globs)
+    for agent in ["w-1", "w-12", "w-a", "x", "y-1", "w", ""]:
+        expected = {g for g in globs if sel.matches(g, agent)}
+        assert set(index.matching(agent)) == expected, agent
+    assert not sel.PatternIndex([])
+
+
 def test_pattern_covered_by_a_group_pattern_is_accepted(tmp_path: Path) -> None:
     errors, _ = check(
         tmp_path,
