@@ -34,7 +34,7 @@ from filters.base import FilterConfig
 # Edge rules over listed agents expand into the pair table up to this many
 # pairs in total; beyond it they stay group-level rules (same decisions, and
 # memory bounded whatever the file says).
-PAIR_EXPANSION_BUDGET: Final = 2_000_000
+PAIR_EXPANSION_BUDGET: Final = 1_000_000
 
 
 def rules_version(rules: RulesFile) -> str:

@@ -77,7 +77,7 @@ class Policy:
 
     @property
     def edge_count(self) -> int:
-        """Number of explicit agent pairs with per-pair rules (presets, agent edges)."""
+        """Number of listed-agent pairs in the pair table (presets, listed-agent edges)."""
         return len(self._pairs)
 
     def __repr__(self) -> str:
@@ -94,7 +94,7 @@ class Policy:
         return self._classes.get(sender_cls, recipient_cls)
 
     def pair_rules(self) -> Iterator[tuple[str, str, PairRules]]:
-        """Every explicit pair with per-pair rules (presets, agent-to-agent edges)."""
+        """Every listed-agent pair in the pair table, with its rules."""
         agents = self._membership.agents
         stride = self._stride
         for key, entry in self._pairs.items():
