@@ -68,7 +68,8 @@ def permitted(by_class: PairRules, by_pair: PairRules) -> CompiledRule | None:
     return None
 
 
-def build_graph(policy: Policy, max_edges: int = MAX_EDGES) -> Graph:
+def build_graph(policy: Policy, max_edges: int | None = None) -> Graph:
+    limit = MAX_EDGES if max_edges is None else max_edges
     agents = policy.agents
     channels = policy.channels
     graph = Graph(nodes=agents, channels=channels)
@@ -90,13 +91,13 @@ def build_graph(policy: Policy, max_edges: int = MAX_EDGES) -> Graph:
                 if target == sender:
                     continue
                 pair = by_pair.get((sender, target), empty)
-                _add(graph, sender, target, permitted(class_entry, pair), max_edges)
+                _add(graph, sender, target, permitted(class_entry, pair), limit)
                 seen.add((sender, target))
     for (sender, target), entry in by_pair.items():
         if (sender, target) in seen or sender == target:
             continue
         class_entry = policy.class_rules(policy.class_of(sender), policy.class_of(target))
-        _add(graph, sender, target, permitted(class_entry, entry), max_edges)
+        _add(graph, sender, target, permitted(class_entry, entry), limit)
     return graph
 
 

@@ -254,3 +254,20 @@ def test_policy_test_with_no_cases_fails(
     cases.write_text("cases: []\n")
     code, out, _ = run(["test", str(EXAMPLES / "team.yaml"), str(cases)], capsys)
     assert code == 1 and "0 passed, 0 failed" in out
+
+
+def test_huge_topologies_skip_the_figures(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bus.policy import graph
+
+    monkeypatch.setattr(graph, "MAX_EDGES", 3)
+    code, out, _ = run(["check", str(EXAMPLES / "team.yaml")], capsys)
+    assert code == 0
+    assert "valid (policy " in out
+    assert (
+        "warning: the effective topology has more than 3 edges; graph figures are not computed"
+        in out
+    )
+    code, _, err = run(["graph", str(EXAMPLES / "team.yaml")], capsys)
+    assert code == 1 and "more than 3 edges" in err
