@@ -88,6 +88,9 @@ class EmbeddedBroker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
+            # Its own session: a Ctrl-C in the terminal reaches membrane, which
+            # drains and commits, and only then stops the broker.
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
