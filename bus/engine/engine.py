@@ -135,6 +135,15 @@ class Engine:
         """Messages (counted per recipient) held right now."""
         return len(self._holding)
 
+    def next_release(self) -> float | None:
+        """Clock time at which the earliest held message is due, or None."""
+        return self._holding.next_due()
+
+    def wake(self) -> None:
+        """Make the timer look at the held messages now, e.g. after a simulated
+        clock jumped ahead (the timer otherwise sleeps until its own deadline)."""
+        self._holding.wakeup.set()
+
     def pending_for(self, origin: Hashable) -> int:
         """How many outcomes of the input ``origin`` are still held."""
         return self._holding.pending_for(origin)
