@@ -41,6 +41,7 @@ class GroupSensors:
         "_interval_index",
         "_length",
         "_max_stances",
+        "_next_interval_at",
         "_per_agent_tau",
         "_span",
         "agents",
@@ -59,6 +60,7 @@ class GroupSensors:
         self._interval = config.interval_seconds
         self._max_stances = config.max_stances
         self._interval_index = math.floor(now / self._interval)
+        self._next_interval_at = (self._interval_index + 1) * self._interval
         self._per_agent_tau = config.window_seconds if config.per_agent.enabled else 0.0
         numeric = config.stance_type == "numeric"
         low, high = config.stance_min or 0.0, config.stance_max or 0.0
@@ -127,6 +129,8 @@ class GroupSensors:
 
     def advance(self, now: float) -> None:
         """Close every interval that ended before ``now`` (amortised O(1))."""
+        if now < self._next_interval_at:  # the common case: still the same interval
+            return
         index = math.floor(now / self._interval)
         elapsed = index - self._interval_index
         if elapsed <= 0:
@@ -136,6 +140,7 @@ class GroupSensors:
             self.series.push(0)
         self.window.rotate(elapsed)
         self._interval_index = index
+        self._next_interval_at = (index + 1) * self._interval
         self.fanout.settle(now)
         self.agents.sweep(now, IDLE_EVICTIONS_PER_INTERVAL)
 
