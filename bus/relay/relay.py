@@ -139,6 +139,9 @@ class Relay:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         self._task = None
+        if self._session is not None:  # cancelled mid-session: close the clients anyway
+            await self._session.close(timeout=1.0)
+            self._session = None
         self.engine.on_release(None)
         for lane in self._lanes.values():
             await lane.stop()
@@ -187,10 +190,10 @@ class Relay:
                     log.warning("Kafka at %s: %s; reconnecting in %.1fs (attempt %d)",
                                 self.bootstrap, exc, delay, backoff.attempt)
                 finally:
-                    self._session = None
                     self._ready.clear()
                     self._broker_up.set(0)
                 await session.close(timeout=2.0)
+                self._session = None
                 dropped = self.engine.discard_held()
                 if dropped:
                     log.info("forgot %d held messages; they are read again after reconnecting",
@@ -224,6 +227,7 @@ class Relay:
             log.warning("stopping with %d inputs unfinished; they are read again on restart",
                         session.tracker.in_flight)
         await session.close(max(0.1, deadline - loop.time()))
+        self._session = None
 
     async def _mark_ready(self, session: Session) -> None:
         await session.joined.wait()

@@ -14,6 +14,8 @@ class RelaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     ``dedupe_window`` is how many recent output keys are remembered and
     ``dedupe_seed_depth`` how many records per output partition are read back
     to refill it after a (re)start or a rebalance (0 turns refilling off).
+    ``session_timeout`` is the consumer group's: how long a silent replica
+    keeps its partitions (brokers bound it, Kafka to at least 6 s by default).
     """
 
     group_id: str = "membrane"
@@ -30,6 +32,8 @@ class RelaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     backoff_initial: float = 0.2
     backoff_max: float = 10.0
     revoke_timeout: float = 5.0
+    session_timeout: float = 10.0
+    heartbeat_interval: float = 3.0
 
     def __post_init__(self) -> None:
         positive = {
@@ -43,6 +47,8 @@ class RelaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
             "metadata_max_age": self.metadata_max_age,
             "backoff_initial": self.backoff_initial,
             "revoke_timeout": self.revoke_timeout,
+            "session_timeout": self.session_timeout,
+            "heartbeat_interval": self.heartbeat_interval,
         }
         for name, value in positive.items():
             if value <= 0:
@@ -51,6 +57,8 @@ class RelaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
             raise ValueError("dedupe_seed_depth must not be negative")
         if self.backoff_max < self.backoff_initial:
             raise ValueError("backoff_max must be at least backoff_initial")
+        if self.heartbeat_interval >= self.session_timeout:
+            raise ValueError("heartbeat_interval must be shorter than session_timeout")
         if self.max_batch_bytes < 1024:
             raise ValueError("max_batch_bytes must be at least 1024")
         if not self.group_id:
