@@ -20,6 +20,10 @@ PAIR = ["p0", "p1"]
 
 RULES = """\
 version: 1
+topics:
+  outbox: "PREFIX.{agent}.outbox"
+  inbox: "PREFIX.{agent}.inbox"
+  quarantine: "PREFIX.quarantine"
 groups:
   herd: {members: [HERD_MEMBERS]}
   pair: {members: [p0, p1]}
@@ -46,30 +50,61 @@ filters:
     attach: {groups: [herd]}
 """.replace("HERD_MEMBERS", ", ".join(HERD))
 
-# send(sender, stance, recipients or None for "every permitted neighbour", hops)
-Send = Callable[[str, str | None, tuple[str, ...] | None, int], None]
+
+def rules(prefix: str) -> str:
+    """The scenario's rules file, its topics under ``prefix`` (unique per test run)."""
+    return RULES.replace("PREFIX", prefix)
 
 
-def play(send: Send, pause: Callable[[float], None] = time.sleep) -> None:
-    """Run the scenario in about 12 seconds of wall time."""
-    for agent in MINORITY:
-        send(agent, "2", None, 0)
-    for agent in MAJORITY:
-        send(agent, "6", None, 0)
-    pause(1.0)
-    for agent in MAJORITY:
-        send(agent, "6", None, 0)
-    pause(1.0)
+
+class Message:
+    """One scripted message; ``to`` None means every permitted neighbour."""
+
+    __slots__ = ("hops", "sender", "stance", "to")
+
+    def __init__(self, sender: str, stance: str | None, to: tuple[str, ...] | None = None,
+                 hops: int = 0) -> None:
+        self.sender = sender
+        self.stance = stance
+        self.to = to
+        self.hops = hops
+
+
+Step = Message | float  # a float is a pause, in seconds
+
+
+def warm_up() -> list[Step]:
+    """One stanceless message per agent to a recipient that does not exist: creates
+    the outbox topics and the groups' series before the scenario starts, so that
+    Prometheus sees the scenario's counters increase from a first sample."""
+    return [Message(agent, None, ("nobody",)) for agent in (*HERD, *PAIR)]
+
+
+def steps() -> list[Step]:
+    """The scenario, about 12 seconds of wall time."""
+    script: list[Step] = [Message(agent, "2") for agent in MINORITY]
+    script += [Message(agent, "6") for agent in MAJORITY]
+    script.append(1.0)
+    script += [Message(agent, "6") for agent in MAJORITY]
+    script.append(1.0)
     for agent in MINORITY:  # each has now been shown 6 more often than 2
-        send(agent, "6", None, 0)
-        pause(0.3)
+        script += [Message(agent, "6"), 0.3]
     for turn in range(24):
         sender, recipient = PAIR[turn % 2], PAIR[(turn + 1) % 2]
-        stance = ("3", "5")[(turn // 2) % 2] if sender == "p0" else ("5", "3")[(turn // 2) % 2]
-        send(sender, stance, (recipient,), min(turn, 12))
-        pause(0.15 if turn % 4 else 0.6)  # uneven, so the rate series varies
-    send("h0", "6", ("p0",), 0)  # no edge from herd to pair: quarantined
-    send("h1", "9", None, 0)  # off the 1-7 scale: the stance is rejected
-    pause(1.0)
-    for agent in HERD[:4]:
-        send(agent, "6", None, 1)
+        flip = (turn // 2) % 2
+        stance = ("3", "5")[flip] if sender == "p0" else ("5", "3")[flip]
+        script += [Message(sender, stance, (recipient,), min(turn, 12)),
+                   0.15 if turn % 4 else 0.6]  # uneven, so the rate series varies
+    script.append(Message("h0", "6", ("p0",)))  # no edge from herd to pair: quarantined
+    script.append(Message("h1", "9"))  # off the 1-7 scale: the stance is rejected
+    script.append(1.0)
+    script += [Message(agent, "6", hops=1) for agent in HERD[:4]]
+    return script
+
+
+def play(send: Callable[[Message], None], pause: Callable[[float], None] = time.sleep) -> None:
+    for step in steps():
+        if isinstance(step, Message):
+            send(step)
+        else:
+            pause(step)

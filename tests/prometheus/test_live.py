@@ -1,24 +1,30 @@
 """Every PromQL expression of the dashboard and the alert rules, against a real Prometheus.
 
-Prometheus scrapes, every second, a /metrics endpoint carrying the scripted
-scenario (a herd forming, a ping-pong); then each expression is evaluated
-through the HTTP API. A dashboard query must be valid, reference only
-metrics that exist, and return at least one finite sample; an alert
-expression must be valid and reference only existing metrics, and the
-conformity and oscillation alerts must select the groups the scenario
-drove into those states.
+A real relay (``membrane run`` on the embedded Kafka broker) carries the
+scripted scenario (a herd forming, a ping-pong) sent by Kafka producers
+acting as the agents; a real Prometheus scrapes its /metrics every second;
+then each expression is evaluated through Prometheus' HTTP API. A dashboard
+query must be valid, reference only metrics that exist, and return at least
+one finite sample; an alert expression must be valid and reference only
+existing metrics, and the conformity and oscillation alerts must select the
+groups the scenario drove into those states.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bus.embedded import EmbeddedBroker
+
 from .conftest import ALERTS, dashboard_targets, load_alerts, load_dashboard, needs_prometheus
-from .exporter import RULES, scenario_exporter
 from .prom import Prometheus, substitute
+from .relay import play_on_kafka, relay_process
+from .scenario import Message, steps, warm_up
+from .scenario import rules as scenario_rules
 
 pytestmark = [pytest.mark.e2e, needs_prometheus]
 
@@ -28,18 +34,26 @@ EXPECTED_FIRING = {
 }
 
 
+MESSAGES = sum(isinstance(step, Message) for step in steps())
+
+
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+def prometheus(
+    tmp_path_factory: pytest.TempPathFactory, kafka_broker: EmbeddedBroker
+) -> Iterator[Prometheus]:
     workdir = tmp_path_factory.mktemp("prometheus")
+    prefix = f"t{uuid.uuid4().hex[:8]}"
     rules = workdir / "rules.yaml"
-    rules.write_text(RULES)
-    with scenario_exporter(str(rules)) as (target, player), Prometheus(
+    rules.write_text(scenario_rules(prefix))
+    with relay_process(rules, kafka_broker.bootstrap, workdir) as target, Prometheus(
         workdir, [target], [ALERTS]
     ) as server:
         server.wait_for('up{job="membrane"} == 1', timeout=60)
-        player.start()
-        player.join(120)
-        assert not player.is_alive(), "the scenario did not finish"
+        play_on_kafka(kafka_broker.bootstrap, prefix, warm_up())
+        server.wait_for(f"sum(membrane_received_total) >= {len(warm_up())}", timeout=90)
+        play_on_kafka(kafka_broker.bootstrap, prefix, steps())
+        total = len(warm_up()) + MESSAGES
+        server.wait_for(f"sum(membrane_received_total) >= {total}", timeout=60)
         # A few more scrapes so the last state of the scenario is stored.
         finished = float(server.query("time()")["data"]["result"][1])
         server.wait_for(f"timestamp(up) > {finished + 2}", timeout=30)
@@ -94,5 +108,5 @@ def test_the_rules_of_the_scenario_are_a_valid_rules_file(tmp_path: Path) -> Non
     from bus.rules import load_rules
 
     path = tmp_path / "rules.yaml"
-    path.write_text(RULES)
+    path.write_text(scenario_rules("prefix"))
     assert load_rules(path).sensors.stance_type == "numeric"
