@@ -11,9 +11,6 @@ series carry data too.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 HERD = [f"h{i}" for i in range(14)]
 MINORITY, MAJORITY = HERD[:6], HERD[6:]
 PAIR = ["p0", "p1"]
@@ -101,10 +98,3 @@ def steps() -> list[Step]:
     script += [Message(agent, "6", hops=1) for agent in HERD[:4]]
     return script
 
-
-def play(send: Callable[[Message], None], pause: Callable[[float], None] = time.sleep) -> None:
-    for step in steps():
-        if isinstance(step, Message):
-            send(step)
-        else:
-            pause(step)
