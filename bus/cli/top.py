@@ -105,12 +105,15 @@ def _cell(value: float | None, fmt: str, alarm: float | None = None) -> Text:
     return Text(fmt.format(value), style=style)
 
 
-def flow_table(now: Scrape, before: Scrape | None, url: str) -> Table:
+def headline(now: Scrape, url: str) -> Text:
     policy = now.label_value("membrane_policy_info", "version") or "-"
     connected = now.total("membrane_broker_connected")
     broker = "-" if connected is None else ("connected" if connected else "DISCONNECTED")
-    table = Table(title=f"membrane top - {url} - policy {policy} - broker {broker}",
-                  title_justify="left")
+    return Text(f"membrane top  {url}  policy {policy}  broker {broker}", style="bold")
+
+
+def flow_table(now: Scrape, before: Scrape | None) -> Table:
+    table = Table(title="flow", title_justify="left")
     rates: list[tuple[str, Callable[[], float | None], str]] = [
         ("received/s", lambda: _rate(now, before, "membrane_received_total"), "{:.1f}"),
         ("forwarded/s", lambda: _rate(now, before, "membrane_messages_total",
@@ -145,7 +148,7 @@ def group_table(now: Scrape) -> Table:
 
 
 def render(now: Scrape, before: Scrape | None, url: str) -> Group:
-    return Group(flow_table(now, before, url), group_table(now))
+    return Group(headline(now, url), flow_table(now, before), group_table(now))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
