@@ -75,6 +75,7 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
             auto_offset_reset="earliest", max_poll_records=settings.fetch_max_records,
             session_timeout_ms=int(settings.session_timeout * 1000),
             heartbeat_interval_ms=int(settings.heartbeat_interval * 1000),
+            fetch_max_wait_ms=int(settings.fetch_max_wait * 1000),
             **({"partition_assignment_strategy": strategies} if strategies else {}))
         self._tail = AIOKafkaConsumer(**common, group_id=None, enable_auto_commit=False)
         seeder = TailSeeder(self._tail, settings.dedupe_seed_depth, settings.seed_timeout)

@@ -16,6 +16,9 @@ class RelaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     to refill it after a (re)start or a rebalance (0 turns refilling off).
     ``session_timeout`` is the consumer group's: how long a silent replica
     keeps its partitions (brokers bound it, Kafka to at least 6 s by default).
+    ``fetch_max_wait`` is how long the broker may hold a read open waiting for
+    records; brokers that answer only when it expires (the embedded one) add
+    up to that much latency per hop, so latency-bound callers lower it.
     """
 
     group_id: str = "membrane"
@@ -34,6 +37,7 @@ class RelaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     revoke_timeout: float = 5.0
     session_timeout: float = 10.0
     heartbeat_interval: float = 3.0
+    fetch_max_wait: float = 0.5
 
     def __post_init__(self) -> None:
         positive = {
@@ -47,6 +51,7 @@ class RelaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
             "metadata_max_age": self.metadata_max_age,
             "backoff_initial": self.backoff_initial,
             "revoke_timeout": self.revoke_timeout,
+            "fetch_max_wait": self.fetch_max_wait,
             "session_timeout": self.session_timeout,
             "heartbeat_interval": self.heartbeat_interval,
         }
