@@ -129,26 +129,41 @@ def flow_table(now: Scrape, before: Scrape | None) -> Table:
     return table
 
 
-def group_table(now: Scrape) -> Table:
+WIDE_LAYOUT_COLUMNS = 150  # below this, groups become columns and sensors rows
+
+
+def group_table(now: Scrape, wide: bool = True) -> Table:
+    """One row per group (``wide``), or one column per group on narrow terminals."""
     table = Table(title="groups", title_justify="left")
-    table.add_column("group")
-    for title, _, _, _ in GROUP_COLUMNS:
-        table.add_column(title, justify="right")
     columns = [now.by_group(metric) for _, metric, _, _ in GROUP_COLUMNS]
     groups = sorted({group for column in columns for group in column})
-    for group in groups:
-        cells = [
+    cells = {
+        group: [
             _cell(column.get(group), fmt, alarm)
             for column, (_, _, fmt, alarm) in zip(columns, GROUP_COLUMNS, strict=True)
         ]
-        table.add_row(group, *cells)
+        for group in groups
+    }
+    if wide:
+        table.add_column("group")
+        for title, _, _, _ in GROUP_COLUMNS:
+            table.add_column(title, justify="right")
+        for group in groups:
+            table.add_row(group, *cells[group])
+    else:
+        table.add_column("sensor")
+        for group in groups:
+            table.add_column(group, justify="right")
+        for index, (title, _, _, _) in enumerate(GROUP_COLUMNS):
+            table.add_row(title, *(cells[group][index] for group in groups))
     if not groups:
         table.caption = "no group sensors exported yet"
     return table
 
 
-def render(now: Scrape, before: Scrape | None, url: str) -> Group:
-    return Group(headline(now, url), flow_table(now, before), group_table(now))
+def render(now: Scrape, before: Scrape | None, url: str, width: int = 200) -> Group:
+    wide = width >= WIDE_LAYOUT_COLUMNS
+    return Group(headline(now, url), flow_table(now, before), group_table(now, wide))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -163,19 +178,21 @@ def run(args: argparse.Namespace) -> int:
         return 2
     console = Console()
     if args.once:
-        console.print(render(fetch(args.url), None, args.url))
+        console.print(render(fetch(args.url), None, args.url, console.width))
         return 0
     now = fetch(args.url)
     try:
-        with Live(render(now, None, args.url), console=console, auto_refresh=False) as live:
+        first = render(now, None, args.url, console.width)
+        with Live(first, console=console, auto_refresh=False) as live:
             while True:
                 time.sleep(args.interval)
                 try:
                     before, now = now, fetch(args.url)
                 except UpstreamError as exc:  # keep watching: the relay may come back
-                    live.update(Group(render(now, None, args.url), Text(str(exc), "red")),
+                    live.update(Group(render(now, None, args.url, console.width),
+                                      Text(str(exc), "red")),
                                 refresh=True)
                     continue
-                live.update(render(now, before, args.url), refresh=True)
+                live.update(render(now, before, args.url, console.width), refresh=True)
     except KeyboardInterrupt:
         return 0

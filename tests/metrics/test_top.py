@@ -85,6 +85,17 @@ def test_flow_rates_come_from_two_scrapes() -> None:
     assert "no group sensors exported yet" in text
 
 
+def test_a_narrow_terminal_shows_groups_as_columns(
+    metrics_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["top", "--once", "--url", metrics_url]) == 0
+    rows = {cells[0]: cells[1:] for cells in table_rows(capsys.readouterr().out)[2:]}
+    assert rows["sensor"] == ["herd", "pair"]
+    assert rows["conformity"] == ["1.00", "-"]
+    assert rows["agents"] == ["3", "1"]
+
+
 def test_an_unreachable_relay_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     url = f"http://127.0.0.1:{free_port()}/metrics"
     assert main(["top", "--once", "--url", url]) == 1
