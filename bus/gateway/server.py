@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from types import TracebackType
 
 from bus.clock import SYSTEM_CLOCK, Clock
-from bus.errors import ConfigError, UpstreamError
+from bus.errors import ConfigError, MembraneError, UpstreamError
 from bus.gateway.addressing import Address, BrokerMap
 from bus.gateway.connection import Connection
 from bus.gateway.handlers import plan_request
@@ -25,14 +25,15 @@ from bus.gateway.session import GatewayState, Session
 from bus.gateway.settings import IdentityMode
 from bus.gateway.stats import GatewayStats
 from bus.gateway.throttle import Damper
+from bus.gateway.upstream import Streams, UpstreamConnector
 from bus.gateway.versions import INSPECTED, decodable_range
 from bus.metrics import Metrics
 from bus.policy import PolicyHolder
+from bus.rules.transports import KafkaSettings
 from bus.sensors import SensorHub
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT = 10.0
 DEFAULT_LISTEN = "127.0.0.1:9092"
 
 
@@ -83,17 +84,19 @@ class Gateway:
     mode; without it, the rules file's ``gateway.identity`` (``sasl`` or
     ``client-id``) names each connection's agent. ``max_hold`` bounds how long
     a produce request is held for throttling (default: the rules file's
-    ``gateway.max_hold``). ``upstream`` lists bootstrap brokers as ``HOST:PORT`` strings or
-    (host, port) pairs; ``listen`` is where clients connect (port 0: any free
-    port, and ephemeral ports for the per-broker listeners too). Use ``async
-    with`` or ``start``/``stop``; ``bootstrap`` is the address to give clients.
+    ``gateway.max_hold``). ``upstream`` lists bootstrap brokers as
+    ``HOST:PORT`` strings or (host, port) pairs (default: the rules file's
+    ``kafka.bootstrap``; its TLS and SASL settings apply to every upstream
+    connection). ``listen`` is where clients connect (port 0: any free port,
+    and ephemeral ports for the per-broker listeners too). Use ``async with``
+    or ``start``/``stop``; ``bootstrap`` is the address to give clients.
     """
 
     def __init__(
         self,
         holder: PolicyHolder | None,
         *,
-        upstream: str | Address | Sequence[str | Address],
+        upstream: str | Address | Sequence[str | Address] | None = None,
         listen: str | Address = DEFAULT_LISTEN,
         agent: str | None = None,
         advertised_host: str | None = None,
@@ -102,9 +105,15 @@ class Gateway:
         sensors: SensorHub | None = None,
         max_hold: float | None = None,
     ) -> None:
+        kafka = holder.current.rules.kafka if holder is not None else KafkaSettings()
+        if upstream is None:
+            upstream = kafka.bootstrap or ()
         self.upstream = _addresses(upstream)
         if not self.upstream:
-            raise ConfigError("at least one upstream broker is required", path="--upstream")
+            raise ConfigError(
+                "no upstream brokers: give --upstream or kafka.bootstrap in the rules file",
+                path="--upstream",
+            )
         self.listen = _address(listen, "--listen")
         self.agent = agent
         self.metrics = metrics if metrics is not None else Metrics()
@@ -123,6 +132,7 @@ class Gateway:
                     )
             hold = settings.max_hold if max_hold is None else max_hold
             damper = Damper(clock=clock, metrics=self.metrics, sensors=sensors, max_hold=hold)
+        self.connector = UpstreamConnector(kafka, own_sasl=identity != "sasl")
         self.state = GatewayState(
             self.brokers,
             self.metrics,
@@ -211,22 +221,22 @@ class Gateway:
 
         return await asyncio.start_server(accept, sock=sock)
 
-    async def _connect_upstream(
-        self, node_id: int | None, local_port: int
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connect_upstream(self, node_id: int | None, local_port: int) -> Streams:
         targets: Sequence[Address] = self.upstream
         if node_id is not None:
             routed = self.brokers.upstream_for_port(local_port)
             if routed is None:
                 raise UpstreamError(f"no route for broker {node_id}", retriable=True)
             targets = (routed,)
-        last: OSError | None = None
+        failure: MembraneError | None = None
         for host, port in targets:
             try:
-                return await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT)
-            except (OSError, TimeoutError) as exc:
-                last = exc if isinstance(exc, OSError) else OSError(str(exc))
-        raise UpstreamError(f"cannot reach upstream {targets}: {last}", retriable=True)
+                return await self.connector.open(host, port)
+            except UpstreamError as exc:
+                failure = exc
+                if not exc.retriable:
+                    break
+        raise failure or UpstreamError("no upstream broker", retriable=True)
 
     async def _proxy(
         self,
@@ -240,7 +250,7 @@ class Gateway:
         gauge = self.state.metrics.gateway_connections
         try:
             upstream = await self._connect_upstream(node_id, local_port)
-        except UpstreamError as exc:
+        except MembraneError as exc:
             log.warning("gateway: dropping client %s: %s", peer_text, exc)
             writer.close()
             return
