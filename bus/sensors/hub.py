@@ -7,6 +7,9 @@ them at scrape time through the collector that ``register`` installs. Each
 update is O(1) in the number of agents (O(K) at worst in the number of
 distinct stances); groups are capped at ``max_groups``, and messages of
 further groups are counted in the overflow group ``other``.
+
+Not thread-safe, by design (no lock on the hot path): feed it and scrape it
+from one thread, as membrane's asyncio /metrics server does (``bus.http``).
 """
 
 from __future__ import annotations
