@@ -11,12 +11,20 @@ the traffic: at most ``max_groups`` groups (+1 overflow group named
 from __future__ import annotations
 
 import math
+import re
 from typing import Literal
 
 import msgspec
 
 MAX_INTERVALS = 3_600
 MAX_ESTEBAN_RAY_ALPHA = 1.6
+MAX_LABEL_LENGTH = 64
+_POINTER = re.compile(r"(/([^~/]|~[01])*)*")
+
+
+def _is_json_pointer(text: str) -> bool:
+    """RFC 6901 syntax: empty, or '/'-prefixed tokens where '~' escapes only 0 or 1."""
+    return _POINTER.fullmatch(text) is not None
 
 
 class PerAgentMetrics(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -88,14 +96,18 @@ class SensorsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     def _check_stance(self) -> None:
         if not self.stance_header:
             raise ValueError("stance_header must not be empty")
-        if self.stance_pointer is not None and not (
-            self.stance_pointer == "" or self.stance_pointer.startswith("/")
-        ):
-            raise ValueError("stance_pointer must be a JSON pointer: empty or starting with '/'")
+        if self.stance_pointer is not None and not _is_json_pointer(self.stance_pointer):
+            raise ValueError(
+                "stance_pointer must be a JSON pointer: empty, or '/'-separated tokens "
+                "starting with '/', with '~' only in '~0' or '~1'"
+            )
         if not 2 <= self.max_stances <= 1_000:
             raise ValueError("max_stances must be between 2 and 1000")
         if len(set(self.stance_labels)) != len(self.stance_labels):
             raise ValueError("stance_labels lists a label twice")
+        if any(not label.strip() or len(label) > MAX_LABEL_LENGTH for label in self.stance_labels):
+            raise ValueError(f"stance_labels must be non-empty and at most {MAX_LABEL_LENGTH} "
+                             "characters")
         if len(self.stance_labels) > self.max_stances:
             raise ValueError("stance_labels has more labels than max_stances")
         if self.stance_type == "categorical":

@@ -21,9 +21,7 @@ import msgspec
 
 from bus import headers as h
 from bus.envelope import Envelope
-from bus.sensors.config import SensorsConfig
-
-MAX_LABEL_LENGTH: Final = 64
+from bus.sensors.config import MAX_LABEL_LENGTH, SensorsConfig
 
 # Rejection slugs: a bounded set, used as the ``reason`` label.
 NOT_A_NUMBER: Final = "not-a-number"

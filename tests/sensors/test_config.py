@@ -40,6 +40,8 @@ def test_a_fixed_label_set_fixes_k() -> None:
         ({"stance_min": 1}, "apply to numeric stances only"),
         ({"stance_labels": ["A", "A"]}, "lists a label twice"),
         ({"stance_pointer": "answer"}, "JSON pointer"),
+        ({"stance_pointer": "/a~2b"}, "JSON pointer"),
+        ({"stance_labels": ["A", " "]}, "non-empty and at most 64"),
         ({"window_seconds": 2, "interval_seconds": 1}, "at least 3 intervals"),
         ({"window_seconds": 7200, "interval_seconds": 1}, "at most 3600"),
         ({"polarisation_alpha": 2.0}, "polarisation_alpha must be in [0, 1.6]"),
@@ -63,6 +65,11 @@ def test_errors_in_the_nested_per_agent_section_carry_their_path() -> None:
     with pytest.raises(msgspec.ValidationError) as caught:
         decode({"per_agent": {"enabled": True, "top": 0}})
     assert "$.per_agent" in str(caught.value)
+
+
+def test_escaped_pointers_are_accepted() -> None:
+    assert decode({"stance_pointer": "/a~1b/~0/0"}).stance_pointer == "/a~1b/~0/0"
+    assert decode({"stance_pointer": ""}).stance_pointer == ""
 
 
 def test_unknown_fields_are_refused() -> None:
