@@ -15,10 +15,13 @@ import contextlib
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from bus.http import MetricsServer, parse_address
 from bus.metrics import Metrics
 from bus.policy import PolicyHolder, load_policy
+from bus.policy.holder import ReloadResult
+from bus.relay.reloader import RulesReloader
 from bus.sensors import SensorHub
 
 log = logging.getLogger("membrane.gateway")
@@ -97,6 +100,9 @@ async def _serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: _reload(holder, metrics, args.rules))
+    # A rules file changed on disk (a Kubernetes ConfigMap update) reloads too.
+    watcher = RulesReloader(_VersionReporting(holder, metrics), args.rules, metrics)
+    await watcher.start()
     async with http, gateway:
         who = f"agent {args.agent}" if args.agent else f"{gateway.state.identity} identities"
         log.info(
@@ -109,7 +115,22 @@ async def _serve(args: argparse.Namespace) -> int:
         )
         await stop.wait()
         log.info("stopping")
+    await watcher.stop()
     return 0
+
+
+class _VersionReporting:
+    """The holder, also publishing each policy it loads as ``membrane_policy``."""
+
+    def __init__(self, holder: PolicyHolder, metrics: Metrics) -> None:
+        self._holder = holder
+        self._metrics = metrics
+
+    def reload(self, *paths: str | Path) -> ReloadResult:
+        result = self._holder.reload(*paths)
+        if result.ok:
+            self._metrics.policy_version.info({"version": result.version})
+        return result
 
 
 def _reload(holder: PolicyHolder, metrics: Metrics, paths: list[str]) -> None:

@@ -12,10 +12,10 @@ ConfigMap volume would give it, built from Linux namespaces (needs root):
   image's rules path, in the layout the kubelet gives a ConfigMap volume
   (files are symlinks through ``..data`` to a timestamped directory, and an
   update swaps ``..data`` atomically);
-- no capabilities, no new privileges, the image's environment, and the
-  image's user when the interpreter is readable by it (this machine's Python
-  may live under a root-only home, then the process stays uid 0 without any
-  capability).
+- no capabilities, no new privileges, the image's environment (plus what a
+  pod spec adds to it), and the image's user when the interpreter is
+  readable by it (this machine's Python may live under a root-only home,
+  then the process stays uid 0 without any capability).
 
 The image installs the package at /opt/membrane; here PATH points at this
 interpreter's environment instead. Everything else is the image's own.
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -75,9 +76,17 @@ def write_config_map(volume: Path, files: dict[str, str]) -> None:
 class ContainerSandbox:
     """The image's command running in a container-like sandbox (see module doc)."""
 
-    def __init__(self, image: Image, argv: list[str], rules_volume: Path, scratch: Path) -> None:
+    def __init__(
+        self,
+        image: Image,
+        argv: list[str],
+        rules_volume: Path,
+        scratch: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.image = image
         self.argv = argv
+        self.extra_env = env or {}
         self.rules_volume = rules_volume
         self.scratch = scratch
         self.process: subprocess.Popen[bytes] | None = None
@@ -88,7 +97,7 @@ class ContainerSandbox:
         for name, value in self.image.env.items():
             value = value.replace("$PATH", "/usr/local/bin:/usr/bin:/bin")
             env[name] = value.replace(IMAGE_PREFIX, sys.prefix)
-        return env
+        return env | self.extra_env
 
     def _privileges(self) -> list[str]:
         """setpriv arguments: no capabilities, and the image's user if it can run Python."""
@@ -192,6 +201,30 @@ class ContainerSandbox:
         result = self.exec([sys.executable, "-c", script], timeout=20)
         status, _, body = result.stdout.partition("\n")
         return int(status or 0), body
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        """One sample of the process's /metrics (Prometheus text format), if present."""
+        status, text = self.get("/metrics")
+        if status != 200:
+            return None
+        for line in text.splitlines():
+            series, _, value = line.rpartition(" ")
+            if series.split("{")[0] != name:
+                continue
+            found = dict(re.findall(r'(\w+)="([^"]*)"', series))
+            if all(found.get(k) == v for k, v in labels.items()):
+                return float(value)
+        return None
+
+    def wait_for_metric(self, name: str, value: float, timeout: float, **labels: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.raise_if_exited()
+            if self.metric(name, **labels) == value:
+                return
+            time.sleep(0.25)
+        found = self.metric(name, **labels)
+        raise AssertionError(f"{name}{labels} is {found}, not {value}:\n{self.output()}")
 
     def raise_if_exited(self) -> None:
         assert self.process is not None
