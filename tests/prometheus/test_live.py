@@ -12,6 +12,7 @@ groups the scenario drove into those states.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,6 +69,22 @@ def test_every_dashboard_query_returns_data(prometheus: Prometheus) -> None:
         if (problems := prometheus.problems(expr, needs_data=True, known=known))
     }
     assert not failures, "\n".join(f"{k}\n  {v}" for k, v in failures.items())
+
+
+def test_the_dashboard_variables_find_the_relay_and_the_groups(prometheus: Prometheus) -> None:
+    """Grafana's label_values(selector, label) is not PromQL: ask for the same
+    label values with count by (label) (selector)."""
+    found = {}
+    for variable in load_dashboard()["templating"]["list"]:
+        if variable["type"] != "query":
+            continue
+        match = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["query"]["query"])
+        assert match, variable["query"]
+        selector, label = match.groups()
+        result = prometheus.query(f"count by ({label}) ({substitute(selector)})")["data"]["result"]
+        found[variable["name"]] = {sample["metric"][label] for sample in result}
+    assert found["group"] == {"herd", "pair"}
+    assert len(found["instance"]) == 1
 
 
 def test_every_alert_expression_is_valid_on_real_series(prometheus: Prometheus) -> None:
