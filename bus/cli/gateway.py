@@ -2,7 +2,7 @@
 
 Agents point their unmodified Kafka clients at ``--listen``; the gateway
 forwards to ``--upstream`` and applies the rules on the way (docs/gateway.md).
-SIGHUP reloads the rules files (an invalid file keeps the old policy);
+SIGHUP, or a change to a rules file, reloads the rules (an invalid file keeps the old policy);
 SIGTERM and SIGINT stop the gateway. Exit status: 0 after a clean stop,
 1 when the rules or settings are invalid, 2 on a usage error.
 """
@@ -37,9 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--upstream",
-        required=True,
         metavar="HOST:PORT[,HOST:PORT...]",
-        help="bootstrap brokers of the real cluster",
+        help="bootstrap brokers of the real cluster (default: kafka.bootstrap in the rules file)",
     )
     parser.add_argument(
         "--listen",
@@ -99,9 +98,9 @@ async def _serve(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(holder, metrics, args.rules))
-    # A rules file changed on disk (a Kubernetes ConfigMap update) reloads too.
+    # SIGHUP, or a rules file changed on disk (a Kubernetes ConfigMap update), reloads.
     watcher = RulesReloader(_VersionReporting(holder, metrics), args.rules, metrics)
+    loop.add_signal_handler(signal.SIGHUP, lambda: watcher.reload("SIGHUP"))
     await watcher.start()
     async with http, gateway:
         who = f"agent {args.agent}" if args.agent else f"{gateway.state.identity} identities"
@@ -109,7 +108,7 @@ async def _serve(args: argparse.Namespace) -> int:
             "gateway for %s on %s -> %s (policy %s, metrics %s)",
             who,
             gateway.bootstrap,
-            args.upstream,
+            ",".join(f"{h}:{p}" for h, p in gateway.upstream),
             holder.current.version,
             http.url,
         )
@@ -131,16 +130,6 @@ class _VersionReporting:
         if result.ok:
             self._metrics.policy_version.info({"version": result.version})
         return result
-
-
-def _reload(holder: PolicyHolder, metrics: Metrics, paths: list[str]) -> None:
-    result = holder.reload(*paths)
-    metrics.policy_reloads.labels(result="success" if result.ok else "failure").inc()
-    if result.ok:
-        metrics.policy_version.info({"version": result.version})
-        log.info("rules reloaded: policy %s", result.version)
-    else:
-        log.error("rules reload failed, keeping policy %s: %s", result.version, result.error)
 
 
 def run(args: argparse.Namespace) -> int:
