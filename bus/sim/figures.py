@@ -1,0 +1,116 @@
+"""The figures: one PNG per scenario, drawn with matplotlib's Agg backend.
+
+Small on purpose (about 1100 by 450 pixels) so they can live in the
+repository next to the tables that hold their numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from bus.sim.report import Aggregate
+
+SIZE = (11.0, 4.5)
+DPI = 100
+
+
+def _save(fig: Figure, path: Path, title: str) -> Path:
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def _by(groups: Sequence[Aggregate], label: str) -> dict[str, list[Aggregate]]:
+    out: dict[str, list[Aggregate]] = {}
+    for group in groups:
+        out.setdefault(group.condition.labels[label], []).append(group)
+    return out
+
+
+def collective(groups: Sequence[Aggregate], path: Path, title: str) -> Path:
+    """Final error against noise per topology; error over time at a middle noise level."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=SIZE)
+    noises = sorted({float(g.condition.labels["noise"]) for g in groups})
+    shown_noise = noises[len(noises) // 2]
+    for topology, members in _by(groups, "topology").items():
+        members = sorted(members, key=lambda g: float(g.condition.labels["noise"]))
+        xs = [float(g.condition.labels["noise"]) for g in members]
+        left.errorbar(xs, [g.mean("error") for g in members],
+                      yerr=[g.sd("error") for g in members], marker="o", capsize=3,
+                      label=topology)
+        for group in members:
+            if float(group.condition.labels["noise"]) == shown_noise:
+                series = group.series("error")
+                right.plot([r for r, _ in series], [v for _, v in series], label=topology)
+    left.set_xlabel("noise ε (probability evidence is wrong)")
+    left.set_ylabel("mean error at the end (mean ± sd over repeats)")
+    left.grid(alpha=0.3)
+    left.legend()
+    right.set_xlabel("round")
+    right.set_ylabel(f"mean error (ε = {shown_noise:g})")
+    right.set_ylim(bottom=0)
+    right.grid(alpha=0.3)
+    right.legend()
+    return _save(fig, path, title)
+
+
+def _bars(ax: Axes, groups: Sequence[Aggregate], metrics: Sequence[str],
+          names: Sequence[str]) -> None:
+    width = 0.8 / len(metrics)
+    xs = range(len(groups))
+    for i, (metric, name) in enumerate(zip(metrics, names, strict=True)):
+        ax.bar([x + (i - (len(metrics) - 1) / 2) * width for x in xs],
+               [g.mean(metric) for g in groups], width,
+               yerr=[g.sd(metric) for g in groups], capsize=2, label=name)
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels(["\n".join(g.condition.labels.values()) for g in groups], fontsize=8)
+
+
+def pressure(groups: Sequence[Aggregate], path: Path, title: str) -> Path:
+    """Accuracy, conformity and vulnerability per topology and damper."""
+    fig, ax = plt.subplots(figsize=SIZE)
+    _bars(ax, groups, ("accuracy", "conformity_rate", "vulnerability_rate"),
+          ("final accuracy", "conformity rate", "vulnerability rate"))
+    private = [g.mean("private_accuracy") for g in groups]
+    ax.axhline(sum(private) / len(private), color="grey", linestyle="--",
+               label="private accuracy (before exposure)")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share of honest agents (mean ± sd over repeats)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    return _save(fig, path, title)
+
+
+def loops(groups: Sequence[Aggregate], path: Path, title: str) -> Path:
+    """Delivered messages and tokens per loop pattern, one bar per damping kit."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=SIZE)
+    patterns = _by(groups, "pattern")
+    kits = list(dict.fromkeys(g.condition.labels["damping"] for g in groups))
+    width = 0.8 / len(kits)
+    for ax, metric, label in ((left, "delivered", "messages delivered"),
+                              (right, "tokens", "tokens read by the agents")):
+        for i, kit in enumerate(kits):
+            values = []
+            for members in patterns.values():
+                match = [g for g in members if g.condition.labels["damping"] == kit]
+                values.append(match[0].mean(metric) if match else 0.0)
+            ax.bar([p + (i - (len(kits) - 1) / 2) * width for p in range(len(patterns))],
+                   values, width, label=kit)
+        ax.set_yscale("symlog", linthresh=1)
+        ax.set_xticks(range(len(patterns)))
+        ax.set_xticklabels(list(patterns))
+        ax.set_ylabel(f"{label} (log scale)")
+        ax.grid(axis="y", alpha=0.3)
+    left.legend(title="damping", fontsize=8)
+    return _save(fig, path, title)

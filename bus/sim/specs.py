@@ -1,0 +1,207 @@
+"""The scenarios as the ``membrane sim`` command knows them: options, defaults,
+the conditions compared, the columns reported and the figure drawn.
+
+Lists are given comma-separated (``--topology full,ring --noise 0,0.2``);
+every condition is run ``--repeats`` times with seeds ``--seed``,
+``--seed + 1``, ...
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from bus.errors import ConfigError
+from bus.sim import figures
+from bus.sim.collective import CollectiveParams, CollectiveSwarm
+from bus.sim.loops import PATTERNS, LoopParams, LoopSwarm
+from bus.sim.pressure import DAMPERS, PressureParams, PressureSwarm
+from bus.sim.report import Aggregate
+from bus.sim.rulesets import TOPOLOGIES, Topology
+from bus.sim.runner import Condition
+from bus.sim.scenario import Swarm
+
+P = TypeVar("P")
+
+KITS = ("none", "rate", "hops", "pingpong", "breaker", "all")
+ALL_FILTERS = ("breaker", "hops", "pingpong", "rate")
+
+
+def text_list(value: str) -> list[str]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list")
+    return items
+
+
+def float_list(value: str) -> list[float]:
+    try:
+        return [float(v) for v in text_list(value)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a list of numbers") from None
+
+
+def _choose(values: Sequence[str], allowed: Sequence[str], what: str) -> list[str]:
+    for value in values:
+        if value not in allowed:
+            raise argparse.ArgumentTypeError(
+                f"unknown {what} {value!r}; choose from {', '.join(allowed)}")
+    return list(values)
+
+
+def params(kind: type[P], values: dict[str, Any]) -> P:
+    """Scenario parameters from command-line values, validated like a rules file."""
+    try:
+        return msgspec.convert(values, kind)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _topologies(args: argparse.Namespace, default: Sequence[str]) -> list[Topology]:
+    names = _choose(args.topology or default, TOPOLOGIES, "topology")
+    return [params(Topology, {"name": n, "degree": args.degree, "rewire": args.rewire})
+            for n in names]
+
+
+def _builder(kind: Callable[[P, int], Swarm], values: P) -> Callable[[int], Swarm]:
+    return lambda seed: kind(values, seed)
+
+
+class Spec:
+    """One scenario's command-line face."""
+
+    name = ""
+    title = ""
+    metrics: tuple[str, ...] = ()
+    series_metric: str | None = None
+    default_repeats = 1
+
+    def conditions(self, args: argparse.Namespace) -> list[Condition]:
+        raise NotImplementedError
+
+    def options(self, args: argparse.Namespace) -> list[str]:
+        """The scenario's effective options, as a command line that reruns it."""
+        raise NotImplementedError
+
+    def figure(self, groups: Sequence[Aggregate], path: Path, args: argparse.Namespace) -> Path:
+        raise NotImplementedError
+
+
+class CollectiveSpec(Spec):
+    name = "collective"
+    title = "Collective learning: mean error by topology and noise"
+    metrics = ("error", "decided", "peers", "delivered")
+    series_metric = "error"
+    default_repeats = 5
+
+    def conditions(self, args: argparse.Namespace) -> list[Condition]:
+        out = []
+        for noise in args.noise or [0.0, 0.1, 0.2, 0.3]:
+            for topology in _topologies(args, ["full", "ring", "small_world"]):
+                values = params(CollectiveParams, {
+                    "agents": args.agents or 100, "propositions": args.propositions,
+                    "evidence_rate": args.evidence_rate, "fusion_rate": args.fusion_rate,
+                    "noise": noise, "rounds": args.rounds or 500,
+                    "topology": msgspec.to_builtins(topology)})
+                out.append(Condition({"topology": topology.label, "noise": f"{noise:g}"},
+                                     _builder(CollectiveSwarm, values)))
+        return out
+
+    def options(self, args: argparse.Namespace) -> list[str]:
+        return ["--topology", ",".join(args.topology or ["full", "ring", "small_world"]),
+                "--noise", ",".join(f"{n:g}" for n in args.noise or [0.0, 0.1, 0.2, 0.3]),
+                "--agents", str(args.agents or 100), "--propositions", str(args.propositions),
+                "--rounds", str(args.rounds or 500), "--evidence-rate", f"{args.evidence_rate:g}",
+                "--fusion-rate", f"{args.fusion_rate:g}", "--degree", str(args.degree),
+                "--rewire", f"{args.rewire:g}"]
+
+    def figure(self, groups: Sequence[Aggregate], path: Path, args: argparse.Namespace) -> Path:
+        return figures.collective(groups, path, self.title)
+
+
+class PressureSpec(Spec):
+    name = "pressure"
+    title = "Peer pressure: accuracy, conformity and vulnerability"
+    metrics = ("accuracy", "private_accuracy", "conformity_rate", "vulnerability_rate", "herd",
+               "delivered", "quarantined")
+    series_metric = "accuracy"
+    default_repeats = 10
+
+    def conditions(self, args: argparse.Namespace) -> list[Condition]:
+        out = []
+        dampers = _choose(args.damper or list(DAMPERS), DAMPERS, "damper")
+        for topology in _topologies(args, ["full", "ring"]):
+            for damper in dampers:
+                values = params(PressureParams, {
+                    "agents": args.agents or 30, "confederates": args.confederates,
+                    "p_correct": args.p_correct, "passes": args.passes,
+                    "topology": msgspec.to_builtins(topology), "damper": damper})
+                out.append(Condition({"topology": topology.label, "damper": damper},
+                                     _builder(PressureSwarm, values)))
+        return out
+
+    def options(self, args: argparse.Namespace) -> list[str]:
+        return ["--topology", ",".join(args.topology or ["full", "ring"]),
+                "--damper", ",".join(args.damper or DAMPERS), "--agents", str(args.agents or 30),
+                "--confederates", str(args.confederates), "--p-correct", f"{args.p_correct:g}",
+                "--passes", str(args.passes), "--degree", str(args.degree),
+                "--rewire", f"{args.rewire:g}"]
+
+    def figure(self, groups: Sequence[Aggregate], path: Path, args: argparse.Namespace) -> Path:
+        return figures.pressure(groups, path, self.title)
+
+
+class LoopsSpec(Spec):
+    name = "loops"
+    title = "Runaway loops: messages and tokens, with and without damping"
+    metrics = ("delivered", "quarantined", "tokens", "answered", "backlog")
+    default_repeats = 3
+
+    def conditions(self, args: argparse.Namespace) -> list[Condition]:
+        out = []
+        patterns = _choose(args.pattern or list(PATTERNS), PATTERNS, "pattern")
+        kits = _choose(args.damping or list(KITS), KITS, "damping")
+        for pattern in patterns:
+            for kit in kits:
+                filters = () if kit == "none" else ALL_FILTERS if kit == "all" else (kit,)
+                values = params(LoopParams, {"pattern": pattern, "rounds": args.rounds or 120,
+                                             "clients": args.agents or 10, "damping": filters})
+                out.append(Condition({"pattern": pattern, "damping": kit},
+                                     _builder(LoopSwarm, values)))
+        return out
+
+    def options(self, args: argparse.Namespace) -> list[str]:
+        return ["--pattern", ",".join(args.pattern or PATTERNS),
+                "--damping", ",".join(args.damping or KITS), "--agents", str(args.agents or 10),
+                "--rounds", str(args.rounds or 120)]
+
+    def figure(self, groups: Sequence[Aggregate], path: Path, args: argparse.Namespace) -> Path:
+        title = f"Runaway loops: messages and tokens in {args.rounds or 120} s of logical time"
+        return figures.loops(groups, path, title)
+
+
+SPECS: dict[str, Spec] = {s.name: s for s in (CollectiveSpec(), PressureSpec(), LoopsSpec())}
+
+
+def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
+    collective = parser.add_argument_group("collective")
+    collective.add_argument("--noise", type=float_list, help="noise levels ε (default "
+                            "0,0.1,0.2,0.3)")
+    collective.add_argument("--propositions", type=int, default=100)
+    collective.add_argument("--evidence-rate", type=float, default=0.1)
+    collective.add_argument("--fusion-rate", type=float, default=1.0)
+    pressure = parser.add_argument_group("pressure")
+    pressure.add_argument("--damper", type=text_list,
+                          help=f"conformity dampers (default {','.join(DAMPERS)})")
+    pressure.add_argument("--confederates", type=int, default=6)
+    pressure.add_argument("--p-correct", type=float, default=0.6)
+    pressure.add_argument("--passes", type=int, default=2)
+    loops = parser.add_argument_group("loops")
+    loops.add_argument("--pattern", type=text_list,
+                       help=f"loop patterns (default {','.join(PATTERNS)})")
+    loops.add_argument("--damping", type=text_list,
+                       help=f"damping kits (default {','.join(KITS)})")
