@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default 127.0.0.1:9464; port 0 picks a free one)")
     parser.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
                         help="time to drain and commit on SIGTERM (default 10)")
+    parser.add_argument("--session-timeout", type=float, metavar="SECONDS",
+                        help="consumer-group session timeout: how soon a dead replica's "
+                             "outboxes move to the others (default 10; 3 on the embedded broker)")
     parser.add_argument("--assign", choices=("group", "agent", "partition"), default="group",
                         help="how replicas share outboxes: whole outboxes bucketed by the "
                              "sender's interaction group (default), by sender, or per partition")
@@ -112,9 +115,10 @@ async def _serve(args: argparse.Namespace) -> int:
         assert bootstrap is not None
         settings = RelaySettings(group_id=args.group_id or kafka.group_id,
                                  client_id=kafka.client_id)
-        if broker is not None:
-            settings = msgspec.structs.replace(settings, session_timeout=EMBEDDED_SESSION_TIMEOUT,
-                                               heartbeat_interval=EMBEDDED_SESSION_TIMEOUT / 3)
+        timeout = args.session_timeout or (EMBEDDED_SESSION_TIMEOUT if broker else None)
+        if timeout is not None:
+            settings = msgspec.structs.replace(settings, session_timeout=timeout,
+                                               heartbeat_interval=timeout / 3)
         relay = Relay(holder, bootstrap=bootstrap, metrics=metrics, settings=settings,
                       kafka=kafka, assignment=args.assign, sensors=sensors)
         server = MetricsServer(metrics, host, port, healthy=lambda: relay.healthy,

@@ -47,6 +47,11 @@ Seeder = Callable[[Mapping[str, int]], Awaitable[Iterable[int]]]
 """Keys found in the tails of these topics (name → partition count)."""
 
 
+def partition_of(sender: str, partitions: int) -> int:
+    """The partition for every message of ``sender`` in a topic (stable across processes)."""
+    return zlib.crc32(sender.encode()) % partitions
+
+
 class _Batch:
     """One record batch for one partition, with the outputs it carries."""
 
@@ -171,7 +176,7 @@ class BatchSink:
                 self._duplicates.inc()
                 ticket.done()
                 continue
-            partition = zlib.crc32(env.sender.encode()) % self._partitions[topic]
+            partition = partition_of(env.sender, self._partitions[topic])
             batch = batches.get((topic, partition))
             if batch is None:
                 batch = batches[(topic, partition)] = self._new_batch(topic, partition)
