@@ -30,6 +30,7 @@ from bus import headers as h
 from bus.engine.engine import Engine
 from bus.engine.outcome import Outcome
 from bus.errors import ProtocolError, UpstreamError
+from bus.relay.offsets import end_offsets
 from bus.relay.quarantined import QuarantinedRecord
 from bus.relay.sink import partition_of
 
@@ -121,7 +122,7 @@ class Replayer:
         partitions = await producer.partitions_for(topic)
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
+        ends = await end_offsets(consumer, tps)
         todo: dict[TopicPartition, int] = {}
         for tp in tps:
             start = None if which.from_beginning else await consumer.committed(tp)

@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 
 from bus import headers as h
 from bus.engine.dedupe import output_key
+from bus.relay.offsets import end_offsets
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class TailSeeder:
         try:
             async with asyncio.timeout(self._timeout):
                 consumer.assign(tps)
-                ends = await consumer.end_offsets(tps)
+                ends = await end_offsets(consumer, tps)
                 starts = await consumer.beginning_offsets(tps)
                 todo: dict[TopicPartition, int] = {}
                 for tp in tps:
