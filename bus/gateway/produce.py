@@ -38,6 +38,7 @@ from bus.gateway.session import Session
 from bus.gateway.stamping import Decided, Refusal, decide_partition
 
 Refused = list[tuple[str, int, Refusal]]  # (topic, partition, why)
+ENDPOINTS_SINCE = 10  # Produce responses carry node endpoints from v10
 
 
 Accepted = list[tuple[str, Message, str, Decided | None]]  # (topic, partition, recipient, records)
@@ -142,7 +143,12 @@ def _count_refusals(session: Session, refused: Refused) -> None:
 
 def _transform(
     session: Session, version: int, correlation_id: int, refused: Refused, throttle_ms: int
-) -> ResponseTransform:
+) -> ResponseTransform | None:
+    """Merge refusals and throttle time, rewrite node endpoints; None when there is
+    nothing to change (no refusal, no throttle, a version without endpoints)."""
+    if not refused and throttle_ms == 0 and version < ENDPOINTS_SINCE:
+        return None
+
     def transform(body: bytes) -> bytes:
         response = decode_response(api.PRODUCE, version, body)
         response = rewrite_node_endpoints(response, session.state.brokers)

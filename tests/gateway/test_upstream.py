@@ -17,8 +17,10 @@ import datetime
 import hashlib
 import hmac
 import shutil
+import socket
 import ssl
 import subprocess
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -112,6 +114,10 @@ def hidden_broker() -> Iterator[tuple[int, int]]:
         stderr=subprocess.DEVNULL,
     )
     try:
+        deadline = time.monotonic() + 10
+        while not answers(listen):
+            assert process.poll() is None and time.monotonic() < deadline, "tansu did not start"
+            time.sleep(0.02)
         yield listen, advertised
     finally:
         process.terminate()
@@ -122,16 +128,24 @@ def hidden_broker() -> Iterator[tuple[int, int]]:
             process.wait()
 
 
+def answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
 async def round_trip(gateway: Gateway, bob: Gateway) -> bytes:
     producer = AIOKafkaProducer(bootstrap_servers=gateway.bootstrap, request_timeout_ms=10000)
-    await producer.start()
     try:
+        await producer.start()
         await producer.send_and_wait("agents.bob.inbox", b"secured", partition=0)
     finally:
         await producer.stop()
     consumer = AIOKafkaConsumer(bootstrap_servers=bob.bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
     try:
+        await consumer.start()
         consumer.assign([TopicPartition("agents.bob.inbox", 0)])
         record = await asyncio.wait_for(consumer.getone(), 30)
     finally:
