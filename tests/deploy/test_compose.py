@@ -205,9 +205,9 @@ def test_promtool_accepts_the_configuration_with_its_rules(tmp_path: Path) -> No
 
 
 def _grafana_provisioning(kind: str) -> list[dict[str, Any]]:
-    root = host_path("grafana", "/etc/grafana/provisioning")
-    assert root is not None
-    return [yaml.safe_load(p.read_text()) for p in sorted((root / kind).glob("*.yaml"))]
+    folder = host_path("grafana", f"/etc/grafana/provisioning/{kind}")
+    assert folder is not None and folder.is_dir()
+    return [yaml.safe_load(p.read_text()) for p in sorted(folder.glob("*.yaml"))]
 
 
 def test_grafana_datasource_is_the_prometheus_service() -> None:

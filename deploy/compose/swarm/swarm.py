@@ -15,15 +15,17 @@ What they do, so that the dashboard has something to show:
 
 Environment: ``KAFKA_BOOTSTRAP`` (host:port), ``MEMBRANE_RULES`` (path of the
 rules file), ``SWARM_INTERVAL`` (seconds, default 2), ``SWARM_ROUNDS``
-(planner rounds, 0 = forever), ``SWARM_SEED``.
+(planner rounds, 0 = until SIGTERM), ``SWARM_SEED``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
+import signal
 from collections import Counter
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -87,7 +89,7 @@ class Agent:
             await self.send("task", (peer,), {"task": task.get("task"), "delegated": True})
 
 
-async def listen(agent: Agent, bootstrap: str, inbox: str) -> None:
+async def listen(agent: Agent, bootstrap: str, inbox: str, listening: asyncio.Event) -> None:
     consumer = AIOKafkaConsumer(
         inbox,
         bootstrap_servers=bootstrap,
@@ -96,6 +98,9 @@ async def listen(agent: Agent, bootstrap: str, inbox: str) -> None:
     )
     await consumer.start()
     try:
+        while not consumer.assignment():  # joined the group: nothing sent now is missed
+            await asyncio.sleep(0.1)
+        listening.set()
         async for record in consumer:
             meta = {key: value.decode() for key, value in record.headers}
             body = json.loads(record.value) if record.value else {}
@@ -121,20 +126,29 @@ async def main() -> None:
         name: Agent(name, producer, policy.outbox_topic(name), random.Random(f"{seed}:{name}"))
         for name in TEAM
     }
+    listening = {name: asyncio.Event() for name in agents}
     listeners = [
-        asyncio.create_task(listen(a, bootstrap, policy.inbox_topic(a.name)))
+        asyncio.create_task(listen(a, bootstrap, policy.inbox_topic(a.name), listening[a.name]))
         for a in agents.values()
     ]
+    # The planner starts once every agent reads its inbox.
+    await asyncio.gather(*(event.wait() for event in listening.values()))
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # `docker compose stop`, Ctrl-C
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     try:
         task = 0
-        while rounds == 0 or task < rounds:
+        while (rounds == 0 or task < rounds) and not stop.is_set():
             task += 1
             await agents["planner"].send("task", ("workers",), {"task": task})
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
     finally:
         for listener in listeners:
             listener.cancel()
-        await asyncio.gather(*listeners, return_exceptions=True)
+        for result in await asyncio.gather(*listeners, return_exceptions=True):
+            if not isinstance(result, asyncio.CancelledError | None):
+                print("listener failed:", repr(result), flush=True)
         await producer.stop()
 
 
