@@ -33,7 +33,13 @@ from bus.sim.probe import RelayProbe
 from bus.sim.scenario import Rules, Swarm
 
 RELAY_READY_TIMEOUT = 60.0
-FETCH_WAIT = 0.005  # seconds; each round waits on two reads (relay, agents)
+
+
+def sim_relay_settings(run_id: str) -> RelaySettings:
+    """A relay tuned for latency: every round waits on its reads, and on its group join
+    once per run (a one-member group can use a short session)."""
+    return RelaySettings(group_id=f"membrane-sim-{run_id}", fetch_max_wait=0.02,
+                         session_timeout=2.0, heartbeat_interval=0.2)
 
 
 def write_rules(rules: Rules, path: Path) -> Path:
@@ -88,8 +94,7 @@ async def run_kafka(swarm: Swarm, workdir: Path, *, bootstrap: str | None = None
     sensors = SensorHub(policy.rules.sensors, clock)
     async with _broker(bootstrap) as address:
         relay = Relay(PolicyHolder(policy), bootstrap=address, metrics=Metrics(),
-                      settings=RelaySettings(group_id=f"membrane-sim-{run_id}",
-                                            fetch_max_wait=FETCH_WAIT),
+                      settings=sim_relay_settings(run_id),
                       topics=[policy.outbox_topic(a) for a in agents], sensors=sensors,
                       clock=clock)
         transport = KafkaTransport(bootstrap=address, policy=policy, agents=agents,

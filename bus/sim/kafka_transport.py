@@ -77,6 +77,7 @@ class KafkaTransport:
                                           fetch_max_wait_ms=FETCH_WAIT_MS,
                                           max_poll_records=10_000)
         self._pending: list[asyncio.Future[object]] = []
+        self._partitions: list[TopicPartition] = []
         self._read = 0
         self._started = False
 
@@ -105,11 +106,15 @@ class KafkaTransport:
         except KafkaError as exc:
             raise UpstreamError(f"cannot connect the agents: {exc!r}", retriable=True) from exc
         partitions = [TopicPartition(t, 0) for t in (*self._owner, self._quarantine)]
+        self._partitions = partitions
         self._consumer.assign(partitions)
         # Whatever an earlier run left in these topics is not this run's.
         await self._consumer.seek_to_end(*partitions)
         for tp in partitions:
             await self._consumer.position(tp)
+        # Paused between rounds: an idle fetch loop over a hundred partitions
+        # would cost the relay's process more than the messages do.
+        self._consumer.pause(*partitions)
         self._started = True
 
     async def stop(self) -> None:
@@ -141,17 +146,23 @@ class KafkaTransport:
         return self._mail.collect()
 
     async def _read_until(self, expected: int) -> None:
+        if self._read >= expected:
+            return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
-        while self._read < expected:
-            if loop.time() > deadline:
-                raise UpstreamError(
-                    f"read back {self._read} of the relay's {expected} records within "
-                    f"{self._timeout}s", retriable=False)
-            batch = await self._consumer.getmany(timeout_ms=50)
-            for tp, records in batch.items():
-                for record in records:
-                    self._take(tp.topic, record.headers, record.value)
+        self._consumer.resume(*self._partitions)
+        try:
+            while self._read < expected:
+                if loop.time() > deadline:
+                    raise UpstreamError(
+                        f"read back {self._read} of the relay's {expected} records within "
+                        f"{self._timeout}s", retriable=False)
+                batch = await self._consumer.getmany(timeout_ms=50)
+                for tp, records in batch.items():
+                    for record in records:
+                        self._take(tp.topic, record.headers, record.value)
+        finally:
+            self._consumer.pause(*self._partitions)
 
     def _take(self, topic: str, headers: Sequence[tuple[str, bytes]], value: bytes | None) -> None:
         self._read += 1

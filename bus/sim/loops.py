@@ -198,7 +198,7 @@ def damping_filters(names: Sequence[str], seed: int) -> list[dict[str, Any]]:
                     "max_divert_ratio": 0.5, "base_ejection": 30.0, "max_ejection": 120.0},
         "hops": {"filter": "hops", "max_hops": 6, "forbid_cycles": True},
         "pingpong": {"filter": "pingpong", "threshold": 6, "window": 30.0, "half_life": 30.0,
-                     "base_delay": 1.0, "factor": 2.0, "jitter": 0.2, "max_delay": 16.0,
+                     "base_delay": 1.0, "factor": 2.0, "jitter": 0.0, "max_delay": 16.0,
                      "seed": seed},
         "rate": {"filter": "rate", "rate": 0.3, "burst": 2, "per": "edge",
                  "action": "police"},
