@@ -12,13 +12,15 @@ from bus.errors import ProtocolError
 UNKNOWN_SENDER = "unknown-sender"
 
 
-def derived_id(topic: str, partition: int, offset: int) -> str:
+def derived_id(topic: str, partition: int, offset: int, timestamp_ms: int) -> str:
     """A stable id for a record that came without ``membrane-id``.
 
-    Derived from where the record sits, so reading it again after a restart
-    gives the same id and the dedupe window recognises its outputs.
+    Derived from where the record sits and its timestamp, so reading it again
+    after a restart gives the same id and the dedupe window recognises its
+    outputs, while a record at the same offset of a topic deleted and created
+    again (offsets restart at 0) gets a different one.
     """
-    where = f"{topic}\0{partition}\0{offset}".encode()
+    where = f"{topic}\0{partition}\0{offset}\0{timestamp_ms}".encode()
     return hashlib.blake2b(where, digest_size=16).hexdigest()
 
 
@@ -41,6 +43,7 @@ def envelope_of(
     if sender is None:
         raise ProtocolError(UNKNOWN_SENDER, f"topic {topic!r} is not the outbox of any agent")
     if not has_id(headers):
-        headers = [*headers, (h.ID, derived_id(topic, partition, offset).encode())]
+        msg_id = derived_id(topic, partition, offset, timestamp_ms)
+        headers = [*headers, (h.ID, msg_id.encode())]
     return decode_envelope(sender=sender, headers=headers, key=key, payload=value,
                            timestamp=timestamp_ms / 1000.0)

@@ -164,7 +164,7 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
             except ProtocolError as exc:
                 outcomes = [engine.quarantine_invalid(
                     record.headers, record.value, record.key, sender or "", exc, ticket,
-                    msg_id=derived_id(topic, partition, record.offset))]
+                    msg_id=derived_id(topic, partition, record.offset, record.timestamp))]
             else:
                 outcomes = await engine.handle(env, ticket)
             ticket.expect(len(outcomes) + engine.pending_for(ticket))
