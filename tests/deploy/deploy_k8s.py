@@ -27,7 +27,8 @@ class Pod:
 
     @property
     def namespace(self) -> str | None:
-        return self.workload["metadata"].get("namespace")
+        namespace: str | None = self.workload["metadata"].get("namespace")
+        return namespace
 
     @property
     def name(self) -> str:
@@ -35,11 +36,13 @@ class Pod:
 
     @property
     def spec(self) -> Obj:
-        return self.workload["spec"]["template"]["spec"]
+        spec: Obj = self.workload["spec"]["template"]["spec"]
+        return spec
 
     @property
     def labels(self) -> dict[str, str]:
-        return self.workload["spec"]["template"]["metadata"].get("labels", {})
+        labels: dict[str, str] = self.workload["spec"]["template"]["metadata"].get("labels", {})
+        return labels
 
     def containers(self) -> Iterator[Obj]:
         yield from self.spec.get("initContainers", [])
@@ -56,7 +59,7 @@ class Pod:
     def example_name(self) -> str:
         """A name a pod of this workload gets (StatefulSets: ordinal 0)."""
         suffix = "-0" if self.workload["kind"] == "StatefulSet" else "-5d8f7c9b6d-x7k2p"
-        return self.workload["metadata"]["name"] + suffix
+        return f"{self.workload['metadata']['name']}{suffix}"
 
 
 def pods(objects: list[Obj]) -> list[Pod]:

@@ -38,7 +38,7 @@ def test_fallback_renders_exactly_what_kubectl_renders(kustomization: str) -> No
 
 
 def test_strategic_merge_merges_named_lists_and_replaces_others() -> None:
-    base = {
+    base: dict[str, Any] = {
         "containers": [{"name": "agent", "image": "a:1", "args": ["x"]}],
         "volumes": [{"name": "data", "emptyDir": {}}],
         "tolerations": [{"key": "k"}],

@@ -37,7 +37,7 @@ def _kustomize_sources() -> set[Path]:
 
 def _shared_files() -> set[Path]:
     """Every file (or file of a directory) the deployments mount from the shared places."""
-    files = set()
+    files: set[Path] = set()
     for source in _compose_sources() | _kustomize_sources():
         if not any(source.is_relative_to(REPO / origin) for origin in ORIGINS):
             continue
