@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+import zipfile
+from pathlib import Path
 
 from deploy_image import REPO, Image, shell_words
 from docker.utils.build import exclude_paths
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+PACKAGES = [p.rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]]
 PINNED_PYTHON = re.compile(r"^python:(?P<minor>3\.\d+)\.\d+-slim(-[a-z]+)?(@sha256:[0-9a-f]{64})?$")
 
 
@@ -92,10 +98,7 @@ def test_build_context_holds_the_package_and_nothing_else() -> None:
     context = _context_files()
     project = PYPROJECT["project"]
     assert "pyproject.toml" in context and project["readme"] in context
-    packages = [
-        p.rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
-    ]
-    for package in packages:
+    for package in PACKAGES:
         sources = {p.relative_to(REPO).as_posix() for p in (REPO / package).rglob("*.py")}
         assert sources <= context, f"{package}: {sorted(sources - context)[:5]}"
     strays = {f for f in context if f.split("/")[0] in {"tests", "deploy", "docs", ".git", ".venv"}}
@@ -116,3 +119,48 @@ def test_every_copy_source_is_in_the_build_context(image: Image) -> None:
                 assert inside, source
                 for file in inside:
                     assert file.relative_to(REPO).as_posix() in context, file
+
+
+def test_build_context_installs_as_a_package_with_every_module(tmp_path: Path) -> None:
+    """What ``RUN pip install .`` does in the build stage, offline, from a copy
+    of exactly the files the build context holds."""
+    context = tmp_path / "context"
+    for name in _context_files():
+        source = REPO / name
+        if source.is_file():
+            (context / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, context / name)
+    wheels = tmp_path / "wheels"
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--wheel-dir",
+            str(wheels),
+            str(context),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    (wheel,) = wheels.glob("membrane-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+        scripts = archive.read(entry_points).decode()
+    packaged = {n for n in names if not n.split("/")[0].endswith(".dist-info")}
+    sources = {
+        p.relative_to(REPO).as_posix()
+        for package in PACKAGES
+        for p in (REPO / package).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    assert packaged == sources, sorted(packaged ^ sources)[:10]
+    assert "membrane = bus.cli.main:main" in scripts
