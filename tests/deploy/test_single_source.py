@@ -4,6 +4,7 @@ the rest of the suite checks: referenced in place, never copied."""
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import yaml
@@ -62,9 +63,9 @@ def _digest(path: Path) -> str:
 
 def _repo_files() -> list[Path]:
     files = []
-    for path in REPO.rglob("*"):
-        if path.is_file() and not SKIP_DIRS & set(path.relative_to(REPO).parts):
-            files.append(path)
+    for root, dirs, names in os.walk(REPO):
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS]  # never descend into virtualenvs
+        files.extend(Path(root) / name for name in names)
     return files
 
 
