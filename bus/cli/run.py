@@ -25,6 +25,7 @@ from bus.errors import ConfigError
 from bus.http import MetricsServer, parse_address
 from bus.log import LEVELS, configure_logging
 from bus.metrics import Metrics
+from bus.mqtt.service import MqttService, uses_mqtt
 from bus.policy import Policy, PolicyHolder, load_policy
 from bus.relay import Relay, RelaySettings
 from bus.relay.reloader import RulesReloader
@@ -88,6 +89,12 @@ def banner(policy: Policy, bootstrap: str, embedded: bool, metrics_url: str,
     for name, channel in rules.channels.items():
         if channel.topic is not None:
             lines.append(f"  channel #{name}   {channel.topic}")
+    if uses_mqtt(rules):
+        mqtt = rules.mqtt
+        lines += [
+            f"  MQTT broker       {mqtt.host}:{mqtt.port}   (MQTT {mqtt.protocol})",
+            f"  MQTT agents       publish to {mqtt.outbox}, subscribe to {mqtt.inbox}",
+        ]
     lines += [
         f"  metrics           {metrics_url}/metrics   (/healthz, /readyz)",
         f"  policy            {policy.version} from {', '.join(paths)} "
@@ -119,8 +126,10 @@ async def _serve(args: argparse.Namespace) -> int:
         if timeout is not None:
             settings = msgspec.structs.replace(settings, session_timeout=timeout,
                                                heartbeat_interval=timeout / 3)
+        mqtt = MqttService(policy.rules.mqtt) if uses_mqtt(policy.rules) else None
         relay = Relay(holder, bootstrap=bootstrap, metrics=metrics, settings=settings,
-                      kafka=kafka, assignment=args.assign, sensors=sensors)
+                      kafka=kafka, assignment=args.assign, sensors=sensors,
+                      publishers=mqtt.publishers if mqtt is not None else None)
         server = MetricsServer(metrics, host, port, healthy=lambda: relay.healthy,
                                ready=lambda: relay.ready)
         await server.start()
@@ -132,6 +141,10 @@ async def _serve(args: argparse.Namespace) -> int:
         demo = await _start_demo(stack, holder.current, bootstrap) if args.demo else None
         await relay.start()
         stack.push_async_callback(relay.stop, args.grace)
+        if mqtt is not None:  # on the relay's engine: one policy, one filter state
+            await mqtt.start(relay.engine, bootstrap=bootstrap, kafka=kafka,
+                             also_release=relay.released)
+            stack.push_async_callback(mqtt.stop, args.grace)
         print(banner(policy, bootstrap, broker is not None, server.url, args.rules), flush=True)
         if demo is not None:
             print(f"demo: {len(policy.agents)} agents talking; one line per outcome below",
@@ -140,7 +153,12 @@ async def _serve(args: argparse.Namespace) -> int:
         await _wait(stop, relay)
         if demo is not None:
             await demo.stop()  # first, so the relay can drain the demo's last messages
-        drained = await relay.stop(args.grace)
+        # Both transports share the grace period; the relay first, since its
+        # messages for MQTT agents go out on the bridge's connection.
+        share = args.grace if mqtt is None else args.grace / 2
+        drained = await relay.stop(share)
+        if mqtt is not None:
+            await mqtt.stop(share * 0.9)
         log.info("stopped (%s)", "all input committed" if drained
                  else "some input left uncommitted; it is read again on restart")
         return 1 if relay.failed is not None else 0

@@ -120,7 +120,7 @@ class Relay:
         await self.engine.start()
         for lane in self._lanes.values():
             await lane.start()
-        self.engine.on_release(self._released)
+        self.engine.on_release(self.released)
         self._task = asyncio.create_task(self._supervise(), name="membrane-relay")
 
     async def stop(self, grace: float = 10.0) -> bool:
@@ -233,7 +233,13 @@ class Relay:
         await session.joined.wait()
         self._ready.set()
 
-    def _released(self, outcomes: list[Outcome]) -> None:
+    def released(self, outcomes: list[Outcome]) -> None:
+        """The engine's release callback: outcomes of held messages this relay read.
+
+        Registered by ``start``; a process that shares the engine with another
+        transport calls it from a combined callback (outcomes of other
+        transports' inputs are ignored here).
+        """
         session = self._session
         if session is not None:
             session.released(outcomes)
