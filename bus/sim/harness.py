@@ -81,13 +81,16 @@ async def _broker(bootstrap: str | None) -> AsyncIterator[str]:
 
 
 async def run_kafka(swarm: Swarm, workdir: Path, *, bootstrap: str | None = None,
-                    on_round: RoundCallback | None = None) -> RunRecord:
+                    namespace: str | None = None, on_round: RoundCallback | None = None
+                    ) -> RunRecord:
     """Play ``swarm`` through a relay on a broker: ``bootstrap``, or a fresh embedded one.
 
-    On a shared broker the run's topics get a unique prefix.
+    On a shared broker the run's topics get a prefix, ``namespace`` or a unique one.
     """
     run_id = uuid.uuid4().hex[:10]
-    rules = swarm.rules if bootstrap is None else namespaced(swarm.rules, f"sim-{run_id}")
+    if bootstrap is not None and namespace is None:
+        namespace = f"sim-{run_id}"
+    rules = swarm.rules if namespace is None else namespaced(swarm.rules, namespace)
     policy = load_swarm_policy(rules, workdir)
     agents = [agent.name for agent in swarm.agents]
     clock = FakeClock()

@@ -1,12 +1,14 @@
 """Playing a swarm in logical rounds over a transport.
 
 Round r: the logical clock (the one membrane's filters and sensors read) is
-set to ``r * seconds_per_round``; every agent steps concurrently, as its own
-asyncio task, on the inbox it was delivered in round r-1; what they return
-is sent; then the transport settles (membrane has decided everything and the
-results are read back). Because each round ends at a barrier and inboxes are
-read in a fixed order, the outcome depends on the seed alone, not on how the
-broker interleaved the records.
+set to ``r * seconds_per_round`` and the transport settles once, so that
+membrane releases the held messages due by then; every agent then steps
+concurrently, as its own asyncio task, on what was delivered to it since its
+last step; what they return is sent; then the transport settles again
+(membrane has decided everything and the results are read back). Releases
+and new messages never interleave, each round ends at a barrier, and inboxes
+are read in a fixed order, so the outcome depends on the seed alone, not on
+how the broker interleaved the records.
 
 After the last round the clock keeps jumping to the next release time until
 membrane holds nothing, so the books can balance: a message still held when
@@ -71,6 +73,7 @@ async def play(swarm: Swarm, transport: Transport, clock: FakeClock,
     series: list[dict[str, float]] = []
     for round_no in range(swarm.rounds):
         set_clock(clock, round_no * swarm.seconds_per_round)
+        inboxes = merge(inboxes, await transport.settle())
         replies = await asyncio.gather(
             *(agent.step(round_no, inboxes.get(agent.name, [])) for agent in agents))
         for agent, messages in zip(agents, replies, strict=True):
@@ -88,6 +91,18 @@ async def play(swarm: Swarm, transport: Transport, clock: FakeClock,
                "delivered": float(ledger.delivered), "quarantined": float(ledger.quarantined),
                "tokens": float(ledger.tokens_delivered)}
     return RunRecord(series, summary, ledger, time.perf_counter() - started)
+
+
+def merge(first: dict[str, list[Incoming]], second: dict[str, list[Incoming]]
+          ) -> dict[str, list[Incoming]]:
+    """Both deliveries per agent, in reading order."""
+    if not second:
+        return first
+    merged = {agent: list(messages) for agent, messages in first.items()}
+    for agent, messages in second.items():
+        merged.setdefault(agent, []).extend(messages)
+        merged[agent].sort(key=lambda m: m.order)
+    return merged
 
 
 async def drain(transport: Transport, clock: FakeClock) -> None:
