@@ -10,7 +10,7 @@ timing does not leak into the results.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -56,7 +56,7 @@ async def _records_in(bootstrap: str, topics: Sequence[str]) -> int:
 
 
 
-async def _compare(build: "Builder", broker: EmbeddedBroker, tmp_path: Path
+async def _compare(build: Callable[[], Swarm], broker: EmbeddedBroker, tmp_path: Path
                    ) -> tuple[RunRecord, int]:
     namespace = f"simtest-{uuid.uuid4().hex[:8]}"
     swarm = build()
@@ -65,7 +65,7 @@ async def _compare(build: "Builder", broker: EmbeddedBroker, tmp_path: Path
     local = await run_local(build(), tmp_path / "local")
     assert kafka.ledger.check() == []
     assert kafka.summary == local.summary
-    assert [p for p in kafka.series] == [p for p in local.series]
+    assert kafka.series == local.series
     names = [agent.name for agent in swarm.agents]
     topics = [f"{namespace}.agents.{n}.inbox" for n in names]
     on_topics = await _records_in(broker.bootstrap, [*topics, f"{namespace}.membrane.quarantine"])
@@ -73,19 +73,11 @@ async def _compare(build: "Builder", broker: EmbeddedBroker, tmp_path: Path
     return kafka, on_topics
 
 
-class Builder:
-    def __init__(self, make: "object") -> None:
-        self._make = make
-
-    def __call__(self) -> Swarm:
-        return self._make()  # type: ignore[operator,no-any-return]
-
-
 async def test_collective_learning_through_the_relay(kafka_broker: EmbeddedBroker,
                                                      tmp_path: Path) -> None:
     params = CollectiveParams(agents=8, propositions=16, rounds=25, noise=0.1,
                               topology=Topology(name="small_world", degree=2, rewire=0.3))
-    record, _ = await _compare(Builder(lambda: CollectiveSwarm(params, 7)), kafka_broker,
+    record, _ = await _compare(lambda: CollectiveSwarm(params, 7), kafka_broker,
                                tmp_path)
     assert record.ledger.sent_by_kind["hello"] == 8
     assert record.ledger.delivered_by_kind["hello"] == 16  # degree 2: two hellos each
@@ -96,7 +88,7 @@ async def test_peer_pressure_with_the_sequester_damper_through_the_relay(
         kafka_broker: EmbeddedBroker, tmp_path: Path) -> None:
     params = PressureParams(agents=8, confederates=2, damper="sequester",
                             topology=Topology(name="full"))
-    record, _ = await _compare(Builder(lambda: PressureSwarm(params, 3)), kafka_broker,
+    record, _ = await _compare(lambda: PressureSwarm(params, 3), kafka_broker,
                                tmp_path)
     assert record.ledger.delivered == 2 * 8 * 7  # two passes, everyone hears everyone
     assert record.series[-1]["held"] == 0
@@ -105,12 +97,12 @@ async def test_peer_pressure_with_the_sequester_damper_through_the_relay(
 async def test_runaway_loops_with_damping_through_the_relay(kafka_broker: EmbeddedBroker,
                                                             tmp_path: Path) -> None:
     params = LoopParams(pattern="polite", rounds=40, damping=("pingpong",))
-    record, _ = await _compare(Builder(lambda: LoopSwarm(params, 2)), kafka_broker, tmp_path)
+    record, _ = await _compare(lambda: LoopSwarm(params, 2), kafka_broker, tmp_path)
     assert 0 < record.ledger.delivered < 40  # delays then a cut: the loop slowed down
     retry = LoopParams(pattern="retry", rounds=30, clients=4, call_interval=2, hiccup_start=5,
                        hiccup_end=15,
                        damping=("rate",))
-    stormy, _ = await _compare(Builder(lambda: LoopSwarm(retry, 2)), kafka_broker,
+    stormy, _ = await _compare(lambda: LoopSwarm(retry, 2), kafka_broker,
                                tmp_path / "retry")
     assert stormy.ledger.quarantined_by_reason["rate-limit"] > 0
 
@@ -156,7 +148,7 @@ class ShoutingSwarm:
 
 async def test_what_the_topology_forbids_is_quarantined_not_lost(
         kafka_broker: EmbeddedBroker, tmp_path: Path) -> None:
-    record, on_topics = await _compare(Builder(ShoutingSwarm), kafka_broker, tmp_path)
+    record, on_topics = await _compare(ShoutingSwarm, kafka_broker, tmp_path)
     assert record.ledger.sent == 5
     assert record.ledger.delivered == 10  # each reaches its two ring neighbours
     assert record.ledger.quarantined == 10  # and is refused for the two others
