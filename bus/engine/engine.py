@@ -176,7 +176,8 @@ class Engine:
         ``origin`` identifies the input for ``pending_for`` and is copied onto
         every outcome (``env.msg_id`` when not given).
         """
-        started = time.perf_counter()
+        timed = self._stats.timing()
+        started = time.perf_counter() if timed else 0.0
         policy = self.policy
         key = origin if origin is not None else env.msg_id
         now = self._clock.now()
@@ -207,7 +208,8 @@ class Engine:
             outcomes.append(self._quarantine(
                 policy, env, None, key, VERDICT_UNROUTABLE, NO_RECIPIENT,
                 detail="no recipient is addressed or permitted"))
-        self._stats.decision_time(time.perf_counter() - started)
+        if timed:
+            self._stats.decision_time(time.perf_counter() - started)
         return outcomes
 
     async def _run_chain(self, policy: PolicyView, env: Envelope, recipient: str,

@@ -39,6 +39,7 @@ from bus.engine.dedupe import DedupeWindow, output_key
 from bus.engine.outcome import QUARANTINE, Outcome
 from bus.engine.tasks import cancel_and_wait
 from bus.errors import UpstreamError
+from bus.fastmetrics import PlainHistogram, plain_counter
 from bus.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -88,8 +89,8 @@ class BatchSink:
         self._unacked = 0
         self._acked = asyncio.Event()
         self.failure: UpstreamError | None = None
-        self._duplicates = metrics.dedupe_dropped
-        self._latency = metrics.end_to_end_seconds.labels("kafka")
+        self._duplicates = plain_counter(metrics.dedupe_dropped)
+        self._latency = PlainHistogram(metrics.end_to_end_seconds.labels("kafka"))
 
     @property
     def queued(self) -> int:
@@ -173,7 +174,7 @@ class BatchSink:
                 headers = [*headers, *_origin_headers(ticket)]
             key = output_key(topic, env.sender, env.msg_id, recipient)
             if not window_add(key):
-                self._duplicates.inc()
+                self._duplicates.value += 1
                 ticket.done()
                 continue
             partition = partition_of(env.sender, self._partitions[topic])
