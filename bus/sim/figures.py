@@ -114,3 +114,21 @@ def loops(groups: Sequence[Aggregate], path: Path, title: str) -> Path:
         ax.grid(axis="y", alpha=0.3)
     left.legend(title="damping", fontsize=8)
     return _save(fig, path, title)
+
+
+def demo(series: dict[str, list[dict[str, float]]], path: Path) -> Path:
+    """The demo's two runs over time: the herd's accuracy and the loops' traffic."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=SIZE)
+    for label, points in series.items():
+        rounds = [p["round"] for p in points]
+        left.plot(rounds, [p["accuracy"] for p in points], label=label)
+        right.plot(rounds, [p["loop_messages"] for p in points], label=label)
+    left.set_xlabel("logical time (s)")
+    left.set_ylabel("accuracy of the honest respondents")
+    left.set_ylim(0, 1)
+    right.set_xlabel("logical time (s)")
+    right.set_ylabel("messages sent by the looping agents (cumulative)")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return _save(fig, path, "membrane demo: a herd and two loops, without and with damping")

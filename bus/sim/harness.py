@@ -81,8 +81,8 @@ async def _broker(bootstrap: str | None) -> AsyncIterator[str]:
 
 
 async def run_kafka(swarm: Swarm, workdir: Path, *, bootstrap: str | None = None,
-                    namespace: str | None = None, on_round: RoundCallback | None = None
-                    ) -> RunRecord:
+                    namespace: str | None = None, on_round: RoundCallback | None = None,
+                    pace: float = 0.0) -> RunRecord:
     """Play ``swarm`` through a relay on a broker: ``bootstrap``, or a fresh embedded one.
 
     On a shared broker the run's topics get a prefix, ``namespace`` or a unique one.
@@ -106,7 +106,7 @@ async def run_kafka(swarm: Swarm, workdir: Path, *, bootstrap: str | None = None
         try:
             await relay.start()
             await relay.wait_ready(RELAY_READY_TIMEOUT)
-            return await play(swarm, transport, clock, on_round)
+            return await play(swarm, transport, clock, on_round, pace)
         finally:
             await transport.stop()
             await relay.stop(grace=5.0)

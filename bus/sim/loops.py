@@ -87,21 +87,25 @@ class Polite:
 
     async def step(self, round_no: int, inbox: Sequence[Incoming]) -> list[Outgoing]:
         if round_no == 0 and self._opener is not None:
-            return [Outgoing(kind="chat", to=(self._opener,),
-                             body={"text": "hello!", "tokens": turn_tokens(0)})]
-        return [m.reply(kind="chat", body={"text": "thanks!", "tokens": turn_tokens(m.hops)})
-                for m in inbox]
+            out = [Outgoing(kind="chat", to=(self._opener,),
+                            body={"text": "hello!", "tokens": turn_tokens(0)})]
+        else:
+            out = [m.reply(kind="chat", body={"text": "thanks!", "tokens": turn_tokens(m.hops)})
+                   for m in inbox]
+        self.sent += len(out)
+        return out
 
 
 class Delegator:
     """Passes every task it receives on to ``delegate``; ``starts`` the first one."""
 
-    __slots__ = ("_delegate", "_name", "_starts")
+    __slots__ = ("_delegate", "_name", "_starts", "sent")
 
     def __init__(self, name: str, delegate: str, starts: bool = False) -> None:
         self._name = name
         self._delegate = delegate
         self._starts = starts
+        self.sent = 0
 
     @property
     def name(self) -> str:
@@ -109,11 +113,14 @@ class Delegator:
 
     async def step(self, round_no: int, inbox: Sequence[Incoming]) -> list[Outgoing]:
         if round_no == 0 and self._starts:
-            return [Outgoing(kind="task", to=(self._delegate,),
-                             body={"task": "write the report", "tokens": turn_tokens(0)})]
-        return [Outgoing(kind="task", to=(self._delegate,), hops=m.hops, path=m.path,
-                         body={**m.body, "tokens": turn_tokens(m.hops)})
-                for m in inbox if m.kind == "task"]
+            out = [Outgoing(kind="task", to=(self._delegate,),
+                            body={"task": "write the report", "tokens": turn_tokens(0)})]
+        else:
+            out = [Outgoing(kind="task", to=(self._delegate,), hops=m.hops, path=m.path,
+                            body={**m.body, "tokens": turn_tokens(m.hops)})
+                   for m in inbox if m.kind == "task"]
+        self.sent += len(out)
+        return out
 
 
 class Server:

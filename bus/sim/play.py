@@ -65,7 +65,9 @@ def set_clock(clock: FakeClock, at: float) -> None:
 
 
 async def play(swarm: Swarm, transport: Transport, clock: FakeClock,
-               on_round: RoundCallback | None = None) -> RunRecord:
+               on_round: RoundCallback | None = None, pace: float = 0.0) -> RunRecord:
+    """Play every round; ``pace`` stretches each round to at least that many wall seconds
+    (for watching a demo; results do not depend on it)."""
     started = time.perf_counter()
     ledger = transport.ledger
     agents = list(swarm.agents)
@@ -82,10 +84,13 @@ async def play(swarm: Swarm, transport: Transport, clock: FakeClock,
         inboxes = await transport.settle()
         point = {"round": float(round_no), **swarm.observe(round_no),
                  "sent": float(ledger.sent), "delivered": float(ledger.delivered),
-                 "quarantined": float(ledger.quarantined), "held": float(transport.held)}
+                 "quarantined": float(ledger.quarantined), "held": float(transport.held),
+                 "tokens": float(ledger.tokens_delivered)}
         series.append(point)
         if on_round is not None:
             on_round(round_no, point)
+        if pace > 0:
+            await asyncio.sleep(max(0.0, started + (round_no + 1) * pace - time.perf_counter()))
     await drain(transport, clock)
     summary = {**swarm.summary(), "sent": float(ledger.sent),
                "delivered": float(ledger.delivered), "quarantined": float(ledger.quarantined),
