@@ -44,7 +44,8 @@ ROWS: tuple[tuple[str, str, Callable[[Point], str]], ...] = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = __doc__.split("\n\n")[0] if __doc__ else None
+    parser.description = ("A short showcase on an embedded broker: a herd forming and loops "
+                          "starting, with and without membrane's damping, side by side.")
     parser.add_argument("--seconds", type=float, default=30.0,
                         help="wall time the rounds are spread over (default 30)")
     parser.add_argument("--out", type=Path, default=Path("membrane-demo"),

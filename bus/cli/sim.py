@@ -24,7 +24,8 @@ from bus.sim.specs import SPECS, Spec, add_scenario_arguments, text_list
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = __doc__.split("\n\n")[0] if __doc__ else None
+    parser.description = ("Run a swarm scenario through a membrane relay and report what it "
+                          "measured: a markdown table, CSV files and a figure.")
     parser.add_argument("scenario", choices=sorted(SPECS), help="which scenario to run")
     parser.add_argument("--topology", type=text_list,
                         help="topology presets to compare, comma-separated")

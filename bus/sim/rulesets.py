@@ -41,9 +41,7 @@ class Topology(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 
     @property
     def label(self) -> str:
-        if self.name in ("ring", "small_world"):
-            return f"{self.name}(k={self.degree})"
-        if self.name == "random_k_out":
+        if self.name in ("ring", "small_world", "random_k_out"):
             return f"{self.name}(k={self.degree})"
         return self.name
 
@@ -86,10 +84,3 @@ def swarm_rules(
     if sensors is not None:
         rules["sensors"] = sensors
     return rules
-
-
-def parse_topology(text: str, *, degree: int, rewire: float) -> Topology:
-    """``ring``, ``small_world`` ... as given on the command line."""
-    if text not in TOPOLOGIES:
-        raise ValueError(f"unknown topology {text!r}; choose from {', '.join(TOPOLOGIES)}")
-    return Topology(name=text, degree=degree, rewire=rewire)  # type: ignore[arg-type]

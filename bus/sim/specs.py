@@ -191,15 +191,21 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
     collective = parser.add_argument_group("collective")
     collective.add_argument("--noise", type=float_list, help="noise levels ε (default "
                             "0,0.1,0.2,0.3)")
-    collective.add_argument("--propositions", type=int, default=100)
-    collective.add_argument("--evidence-rate", type=float, default=0.1)
-    collective.add_argument("--fusion-rate", type=float, default=1.0)
+    collective.add_argument("--propositions", type=int, default=100,
+                            help="propositions each agent learns about (default 100)")
+    collective.add_argument("--evidence-rate", type=float, default=0.1,
+                            help="chance per round of observing the world (default 0.1)")
+    collective.add_argument("--fusion-rate", type=float, default=1.0,
+                            help="chance per round of sending one's belief (default 1)")
     pressure = parser.add_argument_group("pressure")
     pressure.add_argument("--damper", type=text_list,
                           help=f"conformity dampers (default {','.join(DAMPERS)})")
-    pressure.add_argument("--confederates", type=int, default=6)
-    pressure.add_argument("--p-correct", type=float, default=0.6)
-    pressure.add_argument("--passes", type=int, default=2)
+    pressure.add_argument("--confederates", type=int, default=6,
+                          help="agents that always give the same wrong answer, first (default 6)")
+    pressure.add_argument("--p-correct", type=float, default=0.6,
+                          help="chance an honest agent's private answer is right (default 0.6)")
+    pressure.add_argument("--passes", type=int, default=2,
+                          help="times each agent speaks, in turn (default 2)")
     loops = parser.add_argument_group("loops")
     loops.add_argument("--pattern", type=text_list,
                        help=f"loop patterns (default {','.join(PATTERNS)})")
