@@ -47,6 +47,7 @@ from bus.engine.outcome import (
     Outcome,
     quarantine_headers,
 )
+from bus.engine.routes import Routes
 from bus.engine.stats import EngineStats
 from bus.engine.tasks import cancel_and_wait
 from bus.envelope import Envelope
@@ -103,6 +104,9 @@ class Engine:
         self._sensors = sensors
         self.transport_name = transport_name
         self._filters = FilterSet(clock, self.metrics)
+        self._routes = Routes(self._filters)
+        # The egress headers of the envelope forwarded last, shared by its recipients.
+        self._stamped: tuple[Envelope | None, str, list[tuple[str, bytes]]] = (None, "", [])
         self._holding = Holding(delay_capacity, per_flow_capacity)
         self._on_release: ReleaseCallback | None = None
         self._stats = EngineStats(self.metrics, transport_name)
@@ -216,8 +220,7 @@ class Engine:
                          decision: Decision, key: Hashable, group: str, now: float
                          ) -> Outcome | None:
         """The outcome for one permitted recipient, or None when it is held."""
-        configs = policy.filters_for(env.sender, recipient)
-        chain = self._filters.chain_for(configs) if configs else None
+        chain = self._routes.chain(policy, env.sender, recipient)
         flow = (env.sender, recipient)
         if self._holding.busy(flow):
             held = HeldMessage(env, recipient, chain, 0, key, now, decision.rule)
@@ -327,11 +330,16 @@ class Engine:
         if self._sensors is not None:
             self._sensors.observe_delivered(env, recipient, group, now)
         self._stats.forwarded()
+        transport, topic = self._routes.destination(policy, recipient)
+        version = policy.version
+        last, last_version, headers = self._stamped
+        if last is not env or last_version != version:
+            headers = env.egress_headers(version)
+            self._stamped = (env, version, headers)
         return Outcome(
-            action=FORWARD, env=env, recipient=recipient,
-            transport=policy.transport_of(recipient), destination=policy.inbox_topic(recipient),
-            headers=env.egress_headers(policy.version), payload=env.payload, reason="allowed",
-            policy_version=policy.version, origin=key,
+            action=FORWARD, env=env, recipient=recipient, transport=transport,
+            destination=topic, headers=headers, payload=env.payload, reason="allowed",
+            policy_version=version, origin=key,
         )
 
     def _queue_full(self, policy: PolicyView, held: HeldMessage) -> Outcome:
