@@ -10,7 +10,7 @@ from bus import headers as h
 from bus.clock import FakeClock
 from bus.engine.engine import Engine
 from bus.engine.outcome import Outcome
-from bus.envelope import decode_envelope
+from bus.envelope import Envelope, decode_envelope
 from bus.errors import ProtocolError
 from bus.metrics import Metrics
 from bus.policy import PolicyHolder, load_policy
@@ -40,7 +40,7 @@ def engine_for(tmp_path: Path, rules: str = RULES) -> tuple[Engine, Metrics]:
     return Engine(PolicyHolder(load_policy(path)), metrics=metrics, clock=FakeClock()), metrics
 
 
-def envelope(sender: str, *headers: tuple[str, bytes], payload: bytes = b"{}"):  # type: ignore[no-untyped-def]
+def envelope(sender: str, *headers: tuple[str, bytes], payload: bytes = b"{}") -> Envelope:
     return decode_envelope(sender=sender, headers=list(headers), key=None, payload=payload)
 
 

@@ -16,7 +16,7 @@ TEAM = ROOT / "deploy" / "examples" / "team.yaml"
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
-async def test_the_demo_shows_deliveries_and_quarantine_then_stops_cleanly() -> None:
+async def test_the_demo_shows_deliveries_and_quarantine_reloads_and_stops_cleanly() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bus.cli.main", "run", "--rules", str(TEAM), "--demo",
         "--metrics-addr", "127.0.0.1:0", "--grace", "5",
@@ -33,6 +33,16 @@ async def test_the_demo_shows_deliveries_and_quarantine_then_stops_cleanly() -> 
                 lines.append(line)
 
         await asyncio.wait_for(until_both_seen(), 60)
+
+        async def until_reloaded() -> None:
+            assert process.stdout is not None
+            while not any("rules reloaded (SIGHUP)" in s for s in lines):
+                line = (await process.stdout.readline()).decode()
+                assert line, "membrane run exited:\n" + "".join(lines)
+                lines.append(line)
+
+        process.send_signal(signal.SIGHUP)
+        await asyncio.wait_for(until_reloaded(), 30)
         process.send_signal(signal.SIGTERM)
         rest, _ = await asyncio.wait_for(process.communicate(), 30)
     finally:
