@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
+from bus.reliability.process import sample_value
 
 METRICS_LINE = "  metrics "
 
@@ -64,12 +64,7 @@ class RelayProcess:
 
     async def metric(self, name: str, **labels: str) -> float:
         _, body = await self.get("/metrics")
-        for family in text_string_to_metric_families(body):
-            for sample in family.samples:
-                if sample.name == name and all(sample.labels.get(k) == v
-                                               for k, v in labels.items()):
-                    return float(sample.value)
-        return 0.0
+        return sample_value(body, name, labels)
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
         loop = asyncio.get_running_loop()
