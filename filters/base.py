@@ -159,6 +159,19 @@ class ExportsMetrics(Protocol):
     def bind_metrics(self, metrics: Metrics) -> None: ...
 
 
+@runtime_checkable
+class DecidesNow(Protocol):
+    """A filter whose decision never waits on anything (every built-in one).
+
+    ``decide_now`` is ``decide`` as a plain method, and ``decide`` must return
+    what it returns. The chain runner calls ``decide_now`` directly: no
+    coroutine to create and step per filter and message, and no time bound
+    to arm, since nothing can stall. Errors follow ``on_error`` as usual.
+    """
+
+    def decide_now(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict: ...
+
+
 def rechecks_after_delay(flt: object) -> bool:
     """Whether a message this filter delayed runs through it again on release.
 

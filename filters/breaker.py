@@ -114,6 +114,9 @@ class BreakerFilter:
         return circuit.state if circuit is not None else "closed"
 
     async def decide(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict:
+        return self.decide_now(env, recipient, ctx)
+
+    def decide_now(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict:
         config = self._config
         now = self._clock.now()
         circuit = self._circuits.get_or_create(env.sender, now, lambda: _Circuit(config.window))

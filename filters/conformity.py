@@ -113,6 +113,9 @@ class ConformityFilter:
         )
 
     async def decide(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict:
+        return self.decide_now(env, recipient, ctx)
+
+    def decide_now(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict:
         if not self.stance_bearing(env):
             return FORWARD
         config = self._config

@@ -93,6 +93,9 @@ class EchoFilter:
         return self._last_digest
 
     async def decide(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict:
+        return self.decide_now(env, recipient, ctx)
+
+    def decide_now(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict:
         digest = self._digest(env)
         if digest is None:
             return FORWARD

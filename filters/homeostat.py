@@ -130,6 +130,9 @@ class HomeostatFilter:
         return loop
 
     async def decide(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict:
+        return self.decide_now(env, recipient, ctx)
+
+    def decide_now(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict:
         config = self._config
         now = self._clock.now()
         loop = self._loop(ctx.group, now)

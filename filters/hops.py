@@ -37,6 +37,9 @@ class HopsFilter:
         return self._config
 
     async def decide(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict:
+        return self.decide_now(env, recipient, ctx)
+
+    def decide_now(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict:
         if env.hops + 1 > self._config.max_hops:
             return Divert("hop-limit", f"{env.hops + 1} hops exceeds {self._config.max_hops}")
         if self._config.forbid_cycles and (recipient in env.path or recipient == env.sender):

@@ -93,6 +93,9 @@ class PingPongFilter:
         return exchange.score if exchange is not None else 0.0
 
     async def decide(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict:
+        return self.decide_now(env, recipient, ctx)
+
+    def decide_now(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict:
         config = self._config
         now = self._clock.now()
         sender = env.sender

@@ -82,6 +82,9 @@ class RateFilter:
         return len(self._buckets)
 
     async def decide(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict:
+        return self.decide_now(env, recipient, ctx)
+
+    def decide_now(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict:
         config = self._config
         now = self._clock.now()
         key = rate_key(config.per, env, recipient, ctx)

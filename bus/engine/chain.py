@@ -17,9 +17,11 @@ A filter in ``shadow`` mode runs and is counted (``mode="shadow"``) but its
 verdict never changes the outcome. Each call to a filter is bounded by its
 ``timeout``; a timeout or an exception follows its ``on_error`` policy:
 ``open`` lets the message through, ``closed`` diverts it with reason
-``filter-error``. Metrics children are resolved once per filter, when the
-chain is built, and bumped as lock-free values (``bus.fastmetrics``); a
-filter's duration is timed on one call in ``DURATION_SAMPLE_EVERY``.
+``filter-error``. Filters that never wait (``filters.base.DecidesNow``, every
+built-in one) are called as plain methods, with no coroutine and no timer.
+Metrics children are resolved once per filter, when the chain is built, and
+bumped as lock-free values (``bus.fastmetrics``); a filter's duration is
+timed on one call in ``DURATION_SAMPLE_EVERY``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Generator, Sequence
+from collections.abc import Callable, Coroutine, Generator, Sequence
 from typing import Any
 
 from bus.clock import Clock
@@ -36,7 +38,13 @@ from bus.envelope import Envelope
 from bus.fastmetrics import PlainHistogram, PlainValue, plain_counter
 from bus.metrics import Metrics
 from bus.verdict import FORWARD, Delay, Divert, Forward, Rewrite, Verdict
-from filters.base import Filter, FilterContext, ObservesOutcomes, rechecks_after_delay
+from filters.base import (
+    DecidesNow,
+    Filter,
+    FilterContext,
+    ObservesOutcomes,
+    rechecks_after_delay,
+)
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +133,9 @@ class _Stage:
         "fail_closed",
         "failures",
         "filter",
+        "forwarded",
         "name",
+        "now",
         "recheck",
         "shadow",
         "timeout",
@@ -141,9 +151,12 @@ class _Stage:
         self.fail_closed = config.on_error == "closed"
         self.timeout = config.timeout
         self.recheck = rechecks_after_delay(flt)
+        self.now: Callable[[Envelope, str, FilterContext], Verdict] | None = (
+            flt.decide_now if isinstance(flt, DecidesNow) else None)
         self.failures = 0
         self.untimed = 0
         self.verdicts: dict[str, PlainValue] | None = None
+        self.forwarded: PlainValue | None = None
         self.exempt: PlainValue | None = None
         self.duration: PlainHistogram | None = None
         self.errors: PlainValue | None = None
@@ -152,6 +165,7 @@ class _Stage:
             self.verdicts = {
                 v: plain_counter(verdicts.labels(self.name, v, config.mode)) for v in VERDICT_NAMES
             }
+            self.forwarded = self.verdicts[FORWARD.name]
             self.exempt = plain_counter(verdicts.labels(self.name, "delay", EXEMPT_MODE))
             self.duration = PlainHistogram(metrics.filter_seconds.labels(self.name))
             self.errors = plain_counter(metrics.filter_errors.labels(self.name, config.on_error))
@@ -180,6 +194,27 @@ class _Stage:
         except Exception as exc:  # every failure of a filter is handled by its policy
             verdict = self.failed(exc)
         if timed and self.duration is not None:
+            self.duration.observe(time.perf_counter() - started)
+        return verdict
+
+    def decide_now(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict:
+        """``decide`` for a filter that never waits: a plain call, no coroutine."""
+        assert self.now is not None
+        if self.untimed:
+            self.untimed -= 1
+            started = 0.0
+        elif self.duration is not None:
+            self.untimed = DURATION_SAMPLE_EVERY - 1
+            started = time.perf_counter()
+        else:
+            started = 0.0
+        try:
+            verdict = self.now(env, recipient, ctx)
+            if verdict is not FORWARD and not isinstance(verdict, Delay | Divert | Rewrite):
+                raise TypeError(f"decide() returned {verdict!r}, not a verdict")
+        except Exception as exc:  # every failure of a filter is handled by its policy
+            verdict = self.failed(exc)
+        if started and self.duration is not None:
             self.duration.observe(time.perf_counter() - started)
         return verdict
 
@@ -224,7 +259,16 @@ class ChainRunner:
         for index in range(start, len(stages)):
             stage = stages[index]
             protected = ctx.protected
-            verdict = await stage.decide(current, recipient, ctx)
+            if stage.now is not None:
+                verdict = stage.decide_now(current, recipient, ctx)
+            else:
+                verdict = await stage.decide(current, recipient, ctx)
+            if verdict is FORWARD:  # the common case, first
+                if stage.forwarded is not None:
+                    stage.forwarded.value += 1
+                if stage.shadow:
+                    ctx.protected = protected
+                continue
             if stage.verdicts is not None:
                 stage.verdicts[verdict.name].value += 1
             if stage.shadow:
