@@ -100,8 +100,10 @@ async def run_kafka(swarm: Swarm, workdir: Path, *, bootstrap: str | None = None
                       settings=sim_relay_settings(run_id),
                       topics=[policy.outbox_topic(a) for a in agents], sensors=sensors,
                       clock=clock)
+        # Filters may couple senders (see KafkaTransport): then one sender at a time.
         transport = KafkaTransport(bootstrap=address, policy=policy, agents=agents,
-                                   probe=RelayProbe(relay.engine, clock))
+                                   probe=RelayProbe(relay.engine, clock),
+                                   serial=bool(policy.rules.filters))
         await transport.start()  # topics exist before the relay subscribes
         try:
             await relay.start()

@@ -10,6 +10,12 @@ agent's behalf; it is read only to keep the books.)
 sent (``bus.sim.probe.RelayProbe``) and then reads back exactly the records
 the relay wrote, so each agent's next step sees the same inbox whatever the
 broker's timing was.
+
+With ``serial``, each agent's messages of a round are read by the relay
+before the next agent's are produced. The relay reads outboxes in whatever
+interleaving the broker serves, which is fine while filters keep state per
+sender or per edge; a ping-pong pair or a conformity round couples senders,
+and then only a fixed order makes the decisions reproducible.
 """
 
 from __future__ import annotations
@@ -61,11 +67,13 @@ class KafkaTransport:
         policy: Policy,
         agents: Sequence[str],
         probe: RelayProbe,
+        serial: bool = False,
         settle_timeout: float = SETTLE_TIMEOUT,
     ) -> None:
         self._mail = Mailroom()
         self._bootstrap = bootstrap
         self._probe = probe
+        self._serial = serial
         self._timeout = settle_timeout
         self._outbox = {agent: policy.outbox_topic(agent) for agent in agents}
         self._owner = {policy.inbox_topic(agent): agent for agent in agents}
@@ -126,6 +134,9 @@ class KafkaTransport:
                 await client.stop()
 
     async def send(self, sender: str, round_no: int, messages: Sequence[Outgoing]) -> None:
+        if self._serial and self._pending:
+            await self._flush()
+            await self._probe.read(self.ledger.sent, self._timeout)
         topic = self._outbox[sender]
         for seq, message in enumerate(messages):
             record = encode(sender, round_no, seq, message)
@@ -136,14 +147,18 @@ class KafkaTransport:
 
     async def settle(self) -> dict[str, list[Incoming]]:
         """Wait for the relay to decide everything sent; return what each agent received."""
+        await self._flush()
+        expected = await self._probe.decided(self.ledger.sent, self._timeout)
+        await self._read_until(expected)
+        return self._mail.collect()
+
+    async def _flush(self) -> None:
+        """Wait until the broker has acknowledged everything the agents sent."""
         pending, self._pending = self._pending, []
         try:
             await asyncio.gather(*pending)
         except KafkaError as exc:
             raise UpstreamError(f"an agent could not send: {exc!r}", retriable=False) from exc
-        expected = await self._probe.decided(self.ledger.sent, self._timeout)
-        await self._read_until(expected)
-        return self._mail.collect()
 
     async def _read_until(self, expected: int) -> None:
         if self._read >= expected:

@@ -14,6 +14,7 @@ through a message: one ``handle`` runs to completion between two looks.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from bus.clock import Clock
 from bus.engine.engine import Engine
@@ -58,15 +59,28 @@ class RelayProbe:
         release_at = self._engine.next_release()
         return release_at is not None and release_at <= self._clock.now()
 
+    async def read(self, sent: int, timeout: float) -> None:
+        """Wait until the relay has read (and so decided) ``sent`` records."""
+        await self._until(lambda: self.received() >= sent, sent, timeout)
+
     async def decided(self, sent: int, timeout: float) -> int:
         """Wait until ``sent`` records were read and nothing due is held; return ``outputs()``."""
+
+        def done() -> bool:
+            if self.received() < sent:
+                return False
+            if self.due():
+                self._engine.wake()
+                return False
+            return True
+
+        await self._until(done, sent, timeout)
+        return self.outputs()
+
+    async def _until(self, condition: Callable[[], bool], sent: int, timeout: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while True:
-            if self.received() >= sent:
-                if not self.due():
-                    return self.outputs()
-                self._engine.wake()
+        while not condition():
             if loop.time() > deadline:
                 raise UpstreamError(
                     f"the relay decided {self.received()} of {sent} messages within {timeout}s",
