@@ -157,6 +157,12 @@ def test_resources_are_requested_and_limited(rendered: Rendered) -> None:
             assert 0 < request <= limit, (overlay, resource)
 
 
+def test_every_membrane_container_has_one_sizing(rendered: Rendered) -> None:
+    """The same process in every pattern: a sizing change cannot miss one."""
+    sizings = [container["resources"] for _, _, container, _ in _membrane_containers(rendered)]
+    assert all(sizing == sizings[0] for sizing in sizings), sizings
+
+
 def test_grace_period_outlasts_the_drain(rendered: Rendered) -> None:
     for overlay, pod, container, _ in _membrane_containers(rendered):
         args = container["args"]
