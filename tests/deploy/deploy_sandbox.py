@@ -136,7 +136,11 @@ class ContainerSandbox:
                 f"mount --bind {q(str(self.rules_volume))} {q(rules_dir)}",
                 f"mount -o remount,bind,ro {q(rules_dir)}",
                 "mount -o remount,ro /etc",
-                "mount -o remount,bind,ro /",
+                # Every other mount read-only too, wherever this machine keeps
+                # its files (/proc, /sys and /dev stay as a runtime gives them).
+                "for m in $(awk '{print $5}' /proc/self/mountinfo); do case $m in "
+                "/proc*|/sys*|/dev*) ;; *) mount -o remount,bind,ro $m 2>/dev/null || true ;; "
+                "esac; done",
                 "mount -t tmpfs -o size=64m,mode=1777 tmpfs /tmp",
                 f"cd {q(cwd)}",
                 "exec " + " ".join(q(word) for word in [*setpriv, *env, *self.argv]),
@@ -155,11 +159,17 @@ class ContainerSandbox:
                 start_new_session=True,
             )
 
-    def exec(self, argv: list[str], timeout: float = 10.0) -> subprocess.CompletedProcess[str]:
-        """Run ``argv`` inside the sandbox's network, as ``docker exec`` would."""
+    def exec(
+        self, argv: list[str], timeout: float = 10.0, *, mounts: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` inside the sandbox's network (and its filesystem view,
+        with ``mounts``), as ``docker exec`` would."""
         assert self.process is not None
+        namespaces = [f"--net=/proc/{self.process.pid}/ns/net"]
+        if mounts:
+            namespaces.append(f"--mount=/proc/{self.process.pid}/ns/mnt")
         return subprocess.run(
-            ["nsenter", f"--net=/proc/{self.process.pid}/ns/net", "--", *argv],
+            ["nsenter", *namespaces, "--", *argv],
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -57,8 +57,20 @@ def test_image_command_is_healthy_in_a_container_like_sandbox(
     with container:
         container.wait_until("healthy", START_TIMEOUT)
         container.wait_until("/readyz", START_TIMEOUT)
-        status, metrics = container.get("/metrics")
-        assert status == 200
+        rules_dir = str(Path(image.rules_path).parent)
+        for place in ("/usr/local", "/etc", rules_dir, str(Path(sys.executable).parent)):
+            touched = container.exec(["touch", f"{place.rstrip('/')}/.written"], mounts=True)
+            assert "Read-only file system" in touched.stderr, (place, touched.stderr)
+        assert container.exec(["touch", "/tmp/.written"], mounts=True).returncode == 0
+        assert container.process is not None
+        status = dict(
+            line.split(":\t", 1)
+            for line in Path(f"/proc/{container.process.pid}/status").read_text().splitlines()
+        )
+        assert int(status["CapEff"], 16) == 0 and int(status["CapBnd"], 16) == 0, "--cap-drop ALL"
+        assert status["NoNewPrivs"].strip() == "1"
+        code, metrics = container.get("/metrics")
+        assert code == 200
         assert "membrane_build_info{" in metrics
         exit_code = container.stop(STOP_TIMEOUT)
     assert exit_code == 0, container.output()
