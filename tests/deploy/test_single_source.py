@@ -62,7 +62,7 @@ def _digest(path: Path) -> str:
 
 
 def _repo_files() -> list[Path]:
-    files = []
+    files: list[Path] = []
     for root, dirs, names in os.walk(REPO):
         dirs[:] = [d for d in dirs if d not in SKIP_DIRS]  # never descend into virtualenvs
         files.extend(Path(root) / name for name in names)
