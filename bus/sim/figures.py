@@ -93,27 +93,44 @@ def pressure(groups: Sequence[Aggregate], path: Path, title: str) -> Path:
 
 
 def loops(groups: Sequence[Aggregate], path: Path, title: str) -> Path:
-    """Delivered messages and tokens per loop pattern, one bar per damping kit."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=SIZE)
+    """Delivered messages and tokens per loop pattern, one bar per damping kit, and the
+    share of calls answered in the retry storm."""
+    fig, axes = plt.subplots(1, 3, figsize=(SIZE[0] * 1.2, SIZE[1]),
+                             gridspec_kw={"width_ratios": [3, 3, 2]})
     patterns = _by(groups, "pattern")
     kits = list(dict.fromkeys(g.condition.labels["damping"] for g in groups))
+    colours = {kit: f"C{i}" for i, kit in enumerate(kits)}
     width = 0.8 / len(kits)
-    for ax, metric, label in ((left, "delivered", "messages delivered"),
-                              (right, "tokens", "tokens read by the agents")):
+    for ax, metric, label in ((axes[0], "delivered", "messages delivered"),
+                              (axes[1], "tokens", "tokens read by the agents")):
         for i, kit in enumerate(kits):
             values = []
             for members in patterns.values():
                 match = [g for g in members if g.condition.labels["damping"] == kit]
                 values.append(match[0].mean(metric) if match else 0.0)
             ax.bar([p + (i - (len(kits) - 1) / 2) * width for p in range(len(patterns))],
-                   values, width, label=kit)
+                   values, width, color=colours[kit], label=kit)
         ax.set_yscale("symlog", linthresh=1)
         ax.set_xticks(range(len(patterns)))
         ax.set_xticklabels(list(patterns))
         ax.set_ylabel(f"{label} (log scale)")
         ax.grid(axis="y", alpha=0.3)
-    left.legend(title="damping", fontsize=8)
-    return _save(fig, path, title)
+    storm = [g for g in patterns.get("retry", []) if g.values("answered")]
+    axes[2].bar(range(len(storm)), [g.mean("answered") for g in storm],
+                color=[colours[g.condition.labels["damping"]] for g in storm])
+    axes[2].set_xticks(range(len(storm)))
+    axes[2].set_xticklabels([g.condition.labels["damping"] for g in storm], rotation=30)
+    axes[2].set_ylim(0, 1)
+    axes[2].set_ylabel("retry storm: calls answered in time")
+    axes[2].grid(axis="y", alpha=0.3)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, title="damping", loc="lower center", ncol=len(kits),
+               fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
 
 
 def demo(series: dict[str, list[dict[str, float]]], path: Path) -> Path:

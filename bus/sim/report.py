@@ -67,7 +67,7 @@ def _number(value: float, digits: int) -> str:
         return "-"
     if value == 0:
         return "0"
-    if abs(value) >= 100:
+    if abs(value) >= 100 or float(value).is_integer():
         return f"{value:,.0f}"
     if abs(value) >= 10:
         return f"{value:.1f}"
