@@ -42,9 +42,16 @@ def sim_relay_settings(run_id: str) -> RelaySettings:
                          session_timeout=2.0, heartbeat_interval=0.2)
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes repeated lists out in full: a rules file is for people to read."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
 def write_rules(rules: Rules, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(rules, sort_keys=False), encoding="utf-8")
+    path.write_text(yaml.dump(rules, Dumper=_PlainDumper, sort_keys=False), encoding="utf-8")
     return path
 
 

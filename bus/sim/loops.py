@@ -224,7 +224,8 @@ class LoopSwarm:
         self.pattern = params.pattern
         self.members: list[Any] = self._build(params)
         names = [m.name for m in self.members]
-        self._rules = swarm_rules(names, topology=None, edges=self._edges(names),
+        roles = {"clients": names[1:], "servers": names[:1]} if self.pattern == "retry" else {}
+        self._rules = swarm_rules(names, topology=None, groups=roles, edges=self._edges(),
                                   filters=damping_filters(params.damping, seed))
 
     @staticmethod
@@ -238,11 +239,10 @@ class LoopSwarm:
         return [Server("server", params),
                 *(Client(c, i, "server", params) for i, c in enumerate(clients))]
 
-    def _edges(self, names: Sequence[str]) -> list[dict[str, Any]]:
+    def _edges(self) -> list[dict[str, Any]]:
         if self.pattern == "retry":
-            clients = [n for n in names if n != "server"]
-            return [{"name": "calls", "from": clients, "to": "server"},
-                    {"name": "responses", "from": "server", "to": clients}]
+            return [{"name": "calls", "from": "clients", "to": "servers"},
+                    {"name": "responses", "from": "servers", "to": "clients"}]
         return [{"name": "peers", "from": "swarm", "to": "swarm"}]
 
     @property

@@ -9,7 +9,7 @@ written next to the results so each figure's rules can be read and rerun.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, get_args
 
 import msgspec
@@ -62,18 +62,20 @@ def swarm_rules(
     *,
     topology: Topology | None,
     seed: int = 0,
+    groups: Mapping[str, Sequence[str]] | None = None,
     edges: Sequence[dict[str, Any]] = (),
     filters: Sequence[dict[str, Any]] = (),
     sensors: dict[str, Any] | None = None,
 ) -> Rules:
     """A rules file putting ``agents`` in one group wired by ``topology``.
 
-    ``edges`` are extra explicit edge rules (scenarios with fixed roles use
-    them instead of, or beside, a preset).
+    ``groups`` are extra groups (roles) and ``edges`` extra explicit edge
+    rules: scenarios with fixed roles use them instead of, or beside, a preset.
     """
     rules: Rules = {
         "version": 1,
-        "groups": {SWARM_GROUP: {"members": list(agents)}},
+        "groups": {SWARM_GROUP: {"members": list(agents)},
+                   **{name: {"members": list(m)} for name, m in (groups or {}).items()}},
     }
     if topology is not None:
         rules["topology"] = [topology.preset(SWARM_GROUP, seed)]
