@@ -40,6 +40,7 @@ from bus.rules.transports import KafkaSettings
 log = logging.getLogger(__name__)
 
 Assignment = Literal["group", "agent", "partition"]
+MAX_UNEXPECTED_FAILURES = 5
 
 
 class Relay:
@@ -178,34 +179,46 @@ class Relay:
                        lanes=self._lanes)
 
     async def _supervise(self) -> None:
+        """Run sessions until stopped. A broker failure, or an unexpected error in a
+        session, closes it and opens a new one after a backoff (what the failed
+        session read but did not commit is read again, so nothing is lost);
+        ``MAX_UNEXPECTED_FAILURES`` unexpected errors in a row end the relay."""
         backoff = Backoff(self.settings.backoff_initial, self.settings.backoff_max)
-        try:
-            while not self._stopping.is_set():
-                session = self._new_session()
-                try:
-                    await self._run_session(session)
-                    return
-                except UpstreamError as exc:
-                    delay = backoff.next_delay()
-                    log.warning("Kafka at %s: %s; reconnecting in %.1fs (attempt %d)",
-                                self.bootstrap, exc, delay, backoff.attempt)
-                finally:
-                    self._ready.clear()
-                    self._broker_up.set(0)
-                await session.close(timeout=2.0)
-                self._session = None
-                dropped = self.engine.discard_held()
-                if dropped:
-                    log.info("forgot %d held messages; they are read again after reconnecting",
-                             dropped)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-                if session.joined.is_set():
-                    backoff.reset()
-        except Exception as exc:  # a bug, not the broker: record it and let /healthz say so
-            self.failed = exc
-            log.exception("relay stopped on an unexpected error")
-            raise
+        unexpected = 0
+        while not self._stopping.is_set():
+            session = self._new_session()
+            try:
+                await self._run_session(session)
+                return
+            except UpstreamError as exc:
+                delay = backoff.next_delay()
+                log.warning("Kafka at %s: %s; reconnecting in %.1fs (attempt %d)",
+                            self.bootstrap, exc, delay, backoff.attempt)
+            except Exception as exc:
+                unexpected += 1
+                if unexpected >= MAX_UNEXPECTED_FAILURES:
+                    self.failed = exc
+                    log.exception("relay stopped after %d unexpected errors in a row",
+                                  unexpected)
+                    await session.close(timeout=2.0)
+                    raise
+                delay = backoff.next_delay()
+                log.exception("relay session failed unexpectedly; restarting it in %.1fs",
+                              delay)
+            finally:
+                self._ready.clear()
+                self._broker_up.set(0)
+            await session.close(timeout=2.0)
+            self._session = None
+            dropped = self.engine.discard_held()
+            if dropped:
+                log.info("forgot %d held messages; they are read again after reconnecting",
+                         dropped)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            if session.joined.is_set():
+                backoff.reset()
+                unexpected = 0
 
     async def _run_session(self, session: Session) -> None:
         await session.open()

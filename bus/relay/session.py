@@ -23,13 +23,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from bus.engine.commit import OffsetTracker, Ticket
 from bus.engine.dedupe import DedupeWindow
 from bus.engine.engine import Engine
 from bus.engine.outcome import Outcome
+from bus.engine.tasks import cancel_and_wait
 from bus.errors import ProtocolError, UpstreamError
 from bus.relay.assignor import AffinityAssignor
 from bus.relay.foreign import ForeignLane, unroutable
@@ -41,6 +42,8 @@ from bus.relay.sink import BatchSink
 log = logging.getLogger(__name__)
 
 MAX_CACHED_SENDERS = 100_000
+COMMIT_TIMEOUT = 10.0  # seconds
+POSITION_TIMEOUT = 0.05  # seconds; a partition whose position is being reset is skipped
 
 
 class Session(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -85,8 +88,9 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
         self._pattern: str | None = None
         self._senders: dict[str, str | None] = {}
         self._senders_version = ""
-        self._read_to: dict[tuple[str, int], int] = {}
         self._closing = False
+        self._committing: asyncio.Task[None] | None = None
+        self._commit_failures = 0
         self._in_flight_gauge = metrics.in_flight.labels("kafka")
         self._lag_gauge = metrics.consumer_lag.labels("kafka")
 
@@ -112,6 +116,7 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
     async def close(self, timeout: float) -> None:
         """Leave the group and close the clients, within ``timeout`` seconds."""
         self._closing = True
+        await cancel_and_wait(self._committing)
         await self.sink.stop()
         for client in (self._consumer, self._tail, self._producer):
             try:
@@ -146,8 +151,8 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
             self.sink.kick()
             if loop.time() >= next_commit:
                 next_commit = loop.time() + self._settings.commit_interval
-                await self.commit()
-                self._refresh_gauges()
+                self._commit_in_background()
+                await self._inspect_partitions()
                 self._follow_policy()
 
     async def _relay_records(self, tp: TopicPartition, records: list[Any]) -> None:
@@ -171,8 +176,6 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
             for outcome in outcomes:
                 self.route(outcome, ticket)
             ticket.seal()
-        if records:
-            self._read_to[(topic, partition)] = records[-1].offset + 1
 
     def route(self, outcome: Outcome, ticket: Ticket) -> None:
         """Send one outcome on its way (the ticket already expects it)."""
@@ -221,25 +224,65 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
 
     # -- committing --------------------------------------------------------
 
-    async def commit(self) -> None:
+    async def commit(self, timeout: float = COMMIT_TIMEOUT) -> None:
+        """Commit the commit points that moved, within ``timeout`` seconds.
+
+        Bounded because the client retries some errors for ever (a partition
+        whose topic vanished with a broker that lost its data). On failure the
+        points are offered again next time; nothing is lost meanwhile, since
+        uncommitted inputs are only read again.
+        """
         points = self.tracker.commit_points()
         if not points:
             return
         offsets = {TopicPartition(t, p): OffsetAndMetadata(o, "") for (t, p), o in points.items()}
         try:
-            await self._consumer.commit(offsets)
-        except KafkaError as exc:
-            # Nothing is lost: the inputs are read again by whoever owns them next.
-            log.warning("commit of %d partitions failed: %r", len(offsets), exc)
+            await asyncio.wait_for(self._consumer.commit(offsets), timeout)
+        except asyncio.CancelledError:
+            self.tracker.retry(points)  # the next commit takes them
+            raise
+        except (KafkaError, TimeoutError) as exc:
             self.tracker.retry(points)
+            self._commit_failures += 1
+            if self._commit_failures in (1, 10) or self._commit_failures % 100 == 0:
+                log.warning("committing %d partitions failed %d time(s) in a row (%s); "
+                            "retrying", len(offsets), self._commit_failures,
+                            type(exc).__name__)
+        else:
+            self._commit_failures = 0
 
-    def _refresh_gauges(self) -> None:
+    def _commit_in_background(self) -> None:
+        """Start a commit unless one is still running: the loop never waits for one."""
+        if self._committing is None or self._committing.done():
+            self._committing = asyncio.create_task(self.commit(), name="membrane-commit")
+
+    async def _inspect_partitions(self) -> None:
+        """Update the gauges, and rewind partitions whose log is behind our position.
+
+        A read position past the partition's high watermark means the log was
+        recreated (a topic deleted and created again, or a broker that lost
+        its data): the offsets we had no longer name the same records, and
+        the broker may never say so. Reading such a partition from its start
+        loses nothing; what was already written is caught by the dedupe window.
+        """
+        consumer = self._consumer
         self._in_flight_gauge.set(self.tracker.in_flight)
         lag = 0
-        for tp in self._consumer.assignment():
-            high = self._consumer.highwater(tp)
-            if high is not None:
-                lag += max(0, high - self._read_to.get((tp.topic, tp.partition), 0))
+        for tp in list(consumer.assignment()):
+            # A rebalance may take partitions away while this loop awaits.
+            if tp not in consumer.assignment() or (high := consumer.highwater(tp)) is None:
+                continue
+            try:
+                position = await asyncio.wait_for(consumer.position(tp), POSITION_TIMEOUT)
+                if position > high:
+                    log.warning("%s[%d]: read position %d is past the end of the log (%d); "
+                                "the log was recreated, reading it from the start",
+                                tp.topic, tp.partition, position, high)
+                    await consumer.seek_to_beginning(tp)
+                    continue
+            except (TimeoutError, IllegalStateError):
+                continue  # no position yet (being reset), or no longer ours
+            lag += max(0, high - position)
         self._lag_gauge.set(lag)
 
     async def drain(self, timeout: float) -> bool:
@@ -252,7 +295,8 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
             await self.tracker.wait_progress(min(0.05, max(0.0, deadline - loop.time())))
         await self.sink.flush()
         await self.sink.wait_acked(max(0.0, deadline - loop.time()))
-        await self.commit()
+        await cancel_and_wait(self._committing)
+        await self.commit(max(0.1, deadline - loop.time()))
         return self.tracker.in_flight == 0
 
     # -- rebalancing -------------------------------------------------------
@@ -267,14 +311,12 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
             while self.tracker.in_flight_of(keys) > 0 and loop.time() < deadline:
                 await self.sink.flush()
                 await self.tracker.wait_progress(0.05)
-            await self.commit()
+            await self.commit(max(0.1, deadline - loop.time()))
         left = self.tracker.in_flight_of(keys)
         if left:
             log.info("rebalance: %d inputs of revoked partitions unfinished; their next owner "
                      "reads them again", left)
         self.tracker.abandon(keys)
-        for key in keys:
-            self._read_to.pop(key, None)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.sink.reseed()

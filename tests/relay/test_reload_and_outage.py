@@ -6,6 +6,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
 
 from bus import headers as h
 from bus.embedded import EmbeddedBroker, free_port
@@ -122,3 +124,27 @@ async def test_broker_lost_mid_stream_the_relay_recovers(tmp_path: Path, prefix:
             assert [r.value for r in records] == [b"two"]
     finally:
         await broker.stop()
+
+
+async def test_a_recreated_log_behind_the_committed_offset_is_read_from_its_start(
+        kafka_broker: EmbeddedBroker, tmp_path: Path, prefix: str) -> None:
+    # What a broker that lost its data (or a deleted and recreated topic) looks like:
+    # the group's committed offset points past the end of the log.
+    holder = PolicyHolder(load_policy(write_rules(tmp_path / "rules.yaml", prefix, BEFORE)))
+    outbox = f"{prefix}.alice.outbox"
+    async with producer_for(kafka_broker) as producer:
+        await produce(producer, outbox, [([(h.TO, b"bob"), (h.ID, f"m-{n}".encode())], b"x")
+                                         for n in range(5)])
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_broker.bootstrap,
+                                group_id=f"membrane-{prefix}", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(outbox, 0)])
+        await consumer.commit({TopicPartition(outbox, 0): OffsetAndMetadata(1_000, "")})
+    finally:
+        await consumer.stop()
+
+    async with running_relay(holder, kafka_broker, prefix, commit_interval=0.1):
+        records = await read_topics(kafka_broker, [f"{prefix}.bob.inbox"],
+                                    lambda r: len(r) >= 5)
+    assert [header(r, h.ID) for r in records] == [f"m-{n}" for n in range(5)]
