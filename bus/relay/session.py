@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 MAX_CACHED_SENDERS = 100_000
 COMMIT_TIMEOUT = 10.0  # seconds
+DRAIN_SHARE = 0.8  # of a drain's time for finishing outputs; the rest is for the commit
 POSITION_TIMEOUT = 0.05  # seconds; a partition whose position is being reset is skipped
 
 
@@ -286,18 +287,28 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
         self._lag_gauge.set(lag)
 
     async def drain(self, timeout: float) -> bool:
-        """Finish what was read (outputs acknowledged) and commit; False on timeout."""
+        """Finish what was read (outputs acknowledged) and commit, within ``timeout``
+        seconds; False if some input is left unfinished (it is read again later)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.tracker.in_flight > 0 and loop.time() < deadline:
-            self._check_failure()
-            await self.sink.flush()
-            await self.tracker.wait_progress(min(0.05, max(0.0, deadline - loop.time())))
-        await self.sink.flush()
-        await self.sink.wait_acked(max(0.0, deadline - loop.time()))
+        try:
+            await asyncio.wait_for(self._finish(None), timeout * DRAIN_SHARE)
+        except (TimeoutError, UpstreamError) as exc:
+            log.warning("draining stopped (%s) with %d inputs unfinished",
+                        type(exc).__name__, self.tracker.in_flight)
         await cancel_and_wait(self._committing)
         await self.commit(max(0.1, deadline - loop.time()))
         return self.tracker.in_flight == 0
+
+    async def _finish(self, keys: set[tuple[str, int]] | None) -> None:
+        """Until every input read (of ``keys`` only, if given) is complete."""
+        def left() -> int:
+            return self.tracker.in_flight if keys is None else self.tracker.in_flight_of(keys)
+
+        while left() > 0:
+            self._check_failure()
+            self.sink.kick()
+            await self.tracker.wait_progress(0.05)
 
     # -- rebalancing -------------------------------------------------------
 
@@ -307,11 +318,9 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
         keys = {(tp.topic, tp.partition) for tp in revoked}
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settings.revoke_timeout
-        with contextlib.suppress(UpstreamError):
-            while self.tracker.in_flight_of(keys) > 0 and loop.time() < deadline:
-                await self.sink.flush()
-                await self.tracker.wait_progress(0.05)
-            await self.commit(max(0.1, deadline - loop.time()))
+        with contextlib.suppress(TimeoutError, UpstreamError):
+            await asyncio.wait_for(self._finish(keys), self._settings.revoke_timeout)
+        await self.commit(max(0.1, deadline - loop.time()))
         left = self.tracker.in_flight_of(keys)
         if left:
             log.info("rebalance: %d inputs of revoked partitions unfinished; their next owner "

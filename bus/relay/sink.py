@@ -87,7 +87,6 @@ class BatchSink:
         self._kicked = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._unacked = 0
-        self._acked = asyncio.Event()
         self.failure: UpstreamError | None = None
         self._duplicates = plain_counter(metrics.dedupe_dropped)
         self._latency = PlainHistogram(metrics.end_to_end_seconds.labels("kafka"))
@@ -209,7 +208,6 @@ class BatchSink:
 
     def _on_ack(self, batch: _Batch, future: asyncio.Future[Any]) -> None:
         self._unacked -= len(batch.tickets)
-        self._acked.set()
         error = None if future.cancelled() else future.exception()
         if future.cancelled() or error is not None:
             self._forget(batch)
@@ -230,20 +228,6 @@ class BatchSink:
         discard = self._window.discard
         for key in batch.keys:
             discard(key)
-
-    async def wait_acked(self, timeout: float) -> bool:
-        """Wait until every output handed to the producer is acknowledged."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self._unacked > 0 and self.failure is None:
-            left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
-                return False
-            self._acked.clear()
-            try:
-                await asyncio.wait_for(self._acked.wait(), left)
-            except TimeoutError:
-                return False
-        return self._unacked == 0
 
 
 def _origin_headers(ticket: Ticket) -> list[tuple[str, bytes]]:
