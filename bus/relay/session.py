@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 MAX_CACHED_SENDERS = 100_000
 COMMIT_TIMEOUT = 10.0  # seconds
+FETCH_PARTITION_BYTES = 4 * 1024 * 1024  # per partition and fetch: room for a full read
 DRAIN_SHARE = 0.8  # of a drain's time for finishing outputs; the rest is for the commit
 POSITION_TIMEOUT = 0.05  # seconds; a partition whose position is being reset is skipped
 
@@ -77,6 +78,7 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
         self._consumer = AIOKafkaConsumer(
             **common, group_id=settings.group_id, enable_auto_commit=False,
             auto_offset_reset="earliest", max_poll_records=settings.fetch_max_records,
+            max_partition_fetch_bytes=FETCH_PARTITION_BYTES,
             session_timeout_ms=int(settings.session_timeout * 1000),
             heartbeat_interval_ms=int(settings.heartbeat_interval * 1000),
             fetch_max_wait_ms=int(settings.fetch_max_wait * 1000),

@@ -24,7 +24,7 @@ class RelaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     group_id: str = "membrane"
     client_id: str = "membrane"
     max_in_flight: int = 20_000
-    fetch_max_records: int = 4_000
+    fetch_max_records: int = 10_000
     max_batch_bytes: int = 512 * 1024
     commit_interval: float = 0.5
     dedupe_window: int = 200_000
