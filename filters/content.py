@@ -27,13 +27,22 @@ def fold_text(text: str) -> str:
 
 
 def _fold(value: Any) -> Any:
-    if isinstance(value, str):
+    """Fold every string of a freshly decoded document, in place (it is ours)."""
+    kind = type(value)  # decoded JSON holds exactly str, dict, list and scalars
+    if kind is str:
         return fold_text(value)
-    if isinstance(value, dict):
-        return {key: _fold(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_fold(item) for item in value]
+    if kind is dict:
+        for key, item in value.items():
+            if type(item) in _CONTAINERS_AND_TEXT:
+                value[key] = _fold(item)
+    elif kind is list:
+        for i, item in enumerate(value):
+            if type(item) in _CONTAINERS_AND_TEXT:
+                value[i] = _fold(item)
     return value
+
+
+_CONTAINERS_AND_TEXT = frozenset({str, dict, list})
 
 
 def normalised(payload: bytes, ignore: tuple[str, ...] = ()) -> bytes:
