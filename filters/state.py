@@ -63,30 +63,41 @@ class KeyedState(Generic[K, V]):
 
     def get(self, key: K, now: float) -> V | None:
         """The value, touched, or None if absent or idle too long."""
-        self._expire(now)
-        entry = self._entries.get(key)
+        if now > self._expire_after:
+            self._expire(now)
+        entries = self._entries
+        entry = entries.get(key)
         if entry is None:
             return None
         entry.touched = now
-        self._entries.move_to_end(key)
+        entries.move_to_end(key)
         return entry.value
 
     def get_or_create(self, key: K, now: float, create: Callable[[], V]) -> V:
-        value = self.get(key, now)
-        if value is None:
-            value = create()
-            self._insert(key, value, now)
+        # ``get`` and ``_insert`` written out: this runs for every message.
+        if now > self._expire_after:
+            self._expire(now)
+        entries = self._entries
+        entry = entries.get(key)
+        if entry is not None:
+            entry.touched = now
+            entries.move_to_end(key)
+            return entry.value
+        value = create()
+        self._insert(key, value, now)
         return value
 
     def put(self, key: K, now: float, value: V) -> V | None:
         """Store ``value`` under ``key``, touched; return the value it replaced."""
-        self._expire(now)
-        entry = self._entries.get(key)
+        if now > self._expire_after:
+            self._expire(now)
+        entries = self._entries
+        entry = entries.get(key)
         if entry is not None:
             previous = entry.value
             entry.value = value
             entry.touched = now
-            self._entries.move_to_end(key)
+            entries.move_to_end(key)
             return previous
         self._insert(key, value, now)
         return None
@@ -102,8 +113,8 @@ class KeyedState(Generic[K, V]):
             self.evictions += 1
 
     def _expire(self, now: float) -> None:
-        if now <= self._expire_after:
-            return
+        """Drop up to ``EXPIRE_PER_TOUCH`` idle entries from the front (callers
+        skip this while ``now`` has not passed ``_expire_after``)."""
         entries = self._entries
         for _ in range(EXPIRE_PER_TOUCH):
             if not entries:
