@@ -30,7 +30,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Hashable, Sequence
-from typing import Protocol
 
 from bus.clock import SYSTEM_CLOCK, Clock
 from bus.decision import Decision, PolicyView
@@ -39,22 +38,23 @@ from bus.engine.held import HeldMessage
 from bus.engine.holding import Holding
 from bus.engine.invalid import invalid_outcome
 from bus.engine.outcome import (
-    FORWARD,
-    QUARANTINE,
     VERDICT_DENY,
     VERDICT_DIVERT,
     VERDICT_UNROUTABLE,
     Outcome,
-    quarantine_headers,
 )
+from bus.engine.ports import PolicySource, SensorSink
 from bus.engine.routes import Routes
+from bus.engine.stamping import Stamper
 from bus.engine.stats import EngineStats
 from bus.engine.tasks import cancel_and_wait
 from bus.envelope import Envelope
 from bus.errors import ProtocolError
 from bus.metrics import Metrics
 from bus.verdict import Delay, Divert
-from filters.base import FilterContext, SensorView
+from filters.base import FilterContext
+
+__all__ = ["Engine", "PolicySource", "ReleaseCallback", "SensorSink"]
 
 log = logging.getLogger(__name__)
 
@@ -66,22 +66,6 @@ RELEASE_ROUND = 10_000  # flows served per round
 MAX_RELEASE_ROUNDS = 100
 
 ReleaseCallback = Callable[[list[Outcome]], None]
-
-
-class PolicySource(Protocol):
-    """Where the engine reads the policy in force (``bus.policy.PolicyHolder``)."""
-
-    @property
-    def current(self) -> PolicyView: ...
-
-
-class SensorSink(SensorView, Protocol):
-    """What the engine feeds (``bus.sensors.SensorHub``)."""
-
-    def observe_sent(self, env: Envelope, group: str, now: float) -> None: ...
-
-    def observe_delivered(self, env: Envelope, recipient: str, group: str, now: float) -> None:
-        ...
 
 
 class Engine:
@@ -105,8 +89,7 @@ class Engine:
         self.transport_name = transport_name
         self._filters = FilterSet(clock, self.metrics)
         self._routes = Routes(self._filters)
-        # The egress headers of the envelope forwarded last, shared by its recipients.
-        self._stamped: tuple[Envelope | None, str, list[tuple[str, bytes]]] = (None, "", [])
+        self._stamp = Stamper(self._routes, transport_name)
         self._holding = Holding(delay_capacity, per_flow_capacity)
         self._on_release: ReleaseCallback | None = None
         self._stats = EngineStats(self.metrics, transport_name)
@@ -330,17 +313,7 @@ class Engine:
         if self._sensors is not None:
             self._sensors.observe_delivered(env, recipient, group, now)
         self._stats.forwarded()
-        transport, topic = self._routes.destination(policy, recipient)
-        version = policy.version
-        last, last_version, headers = self._stamped
-        if last is not env or last_version != version:
-            headers = env.egress_headers(version)
-            self._stamped = (env, version, headers)
-        return Outcome(
-            action=FORWARD, env=env, recipient=recipient, transport=transport,
-            destination=topic, headers=headers, payload=env.payload, reason="allowed",
-            policy_version=version, origin=key,
-        )
+        return self._stamp.forward(policy, env, recipient, key)
 
     def _queue_full(self, policy: PolicyView, held: HeldMessage) -> Outcome:
         if held.chain is not None:
@@ -359,15 +332,8 @@ class Engine:
                     key: Hashable, verdict: str, reason: str, *, rule: str | None = None,
                     filter_name: str | None = None, detail: str = "") -> Outcome:
         self._stats.quarantined(reason)
-        headers = quarantine_headers(env.egress_headers(policy.version), verdict=verdict,
-                                     reason=reason, detail=detail, rule=rule,
-                                     filter=filter_name, recipient=recipient)
-        return Outcome(
-            action=QUARANTINE, env=env, recipient=recipient, transport=self.transport_name,
-            destination=policy.quarantine_topic, headers=headers, payload=env.payload,
-            reason=reason, rule=rule, filter=filter_name, policy_version=policy.version,
-            origin=key,
-        )
+        return self._stamp.quarantine(policy, env, recipient, key, verdict, reason, rule=rule,
+                                      filter_name=filter_name, detail=detail)
 
     def quarantine_invalid(
         self,

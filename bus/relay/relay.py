@@ -25,8 +25,9 @@ from typing import Literal
 
 from bus.clock import SYSTEM_CLOCK, Clock
 from bus.engine.dedupe import DedupeWindow
-from bus.engine.engine import Engine, PolicySource, SensorSink
+from bus.engine.engine import Engine
 from bus.engine.outcome import Outcome
+from bus.engine.ports import PolicySource, SensorSink
 from bus.errors import UpstreamError
 from bus.metrics import Metrics
 from bus.mqtt.connection import Backoff

@@ -24,15 +24,14 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
-from aiokafka.structs import OffsetAndMetadata
 
 from bus.engine.commit import OffsetTracker, Ticket
 from bus.engine.dedupe import DedupeWindow
 from bus.engine.engine import Engine
 from bus.engine.outcome import Outcome
-from bus.engine.tasks import cancel_and_wait
 from bus.errors import ProtocolError, UpstreamError
 from bus.relay.assignor import AffinityAssignor
+from bus.relay.committer import COMMIT_TIMEOUT, Committer
 from bus.relay.foreign import ForeignLane, unroutable
 from bus.relay.records import derived_id, envelope_of
 from bus.relay.seeder import TailSeeder
@@ -42,7 +41,6 @@ from bus.relay.sink import BatchSink
 log = logging.getLogger(__name__)
 
 MAX_CACHED_SENDERS = 100_000
-COMMIT_TIMEOUT = 10.0  # seconds
 FETCH_PARTITION_BYTES = 4 * 1024 * 1024  # per partition and fetch: room for a full read
 DRAIN_SHARE = 0.8  # of a drain's time for finishing outputs; the rest is for the commit
 POSITION_TIMEOUT = 0.05  # seconds; a partition whose position is being reset is skipped
@@ -92,8 +90,7 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
         self._senders: dict[str, str | None] = {}
         self._senders_version = ""
         self._closing = False
-        self._committing: asyncio.Task[None] | None = None
-        self._commit_failures = 0
+        self._committer = Committer(self._consumer, self.tracker)
         self._in_flight_gauge = metrics.in_flight.labels("kafka")
         self._lag_gauge = metrics.consumer_lag.labels("kafka")
 
@@ -119,7 +116,7 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
     async def close(self, timeout: float) -> None:
         """Leave the group and close the clients, within ``timeout`` seconds."""
         self._closing = True
-        await cancel_and_wait(self._committing)
+        await self._committer.stop_background()
         await self.sink.stop()
         for client in (self._consumer, self._tail, self._producer):
             try:
@@ -154,7 +151,7 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
             self.sink.kick()
             if loop.time() >= next_commit:
                 next_commit = loop.time() + self._settings.commit_interval
-                self._commit_in_background()
+                self._committer.in_background()
                 await self._inspect_partitions()
                 self._follow_policy()
 
@@ -225,39 +222,8 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
                      self.engine.policy.outbox_pattern)
             self._subscribe()
 
-    # -- committing --------------------------------------------------------
-
     async def commit(self, timeout: float = COMMIT_TIMEOUT) -> None:
-        """Commit the commit points that moved, within ``timeout`` seconds.
-
-        Bounded because the client retries some errors for ever (a partition
-        whose topic vanished with a broker that lost its data). On failure the
-        points are offered again next time; nothing is lost meanwhile, since
-        uncommitted inputs are only read again.
-        """
-        points = self.tracker.commit_points()
-        if not points:
-            return
-        offsets = {TopicPartition(t, p): OffsetAndMetadata(o, "") for (t, p), o in points.items()}
-        try:
-            await asyncio.wait_for(self._consumer.commit(offsets), timeout)
-        except asyncio.CancelledError:
-            self.tracker.retry(points)  # the next commit takes them
-            raise
-        except (KafkaError, TimeoutError) as exc:
-            self.tracker.retry(points)
-            self._commit_failures += 1
-            if self._commit_failures in (1, 10) or self._commit_failures % 100 == 0:
-                log.warning("committing %d partitions failed %d time(s) in a row (%s); "
-                            "retrying", len(offsets), self._commit_failures,
-                            type(exc).__name__)
-        else:
-            self._commit_failures = 0
-
-    def _commit_in_background(self) -> None:
-        """Start a commit unless one is still running: the loop never waits for one."""
-        if self._committing is None or self._committing.done():
-            self._committing = asyncio.create_task(self.commit(), name="membrane-commit")
+        await self._committer.commit(timeout)
 
     async def _inspect_partitions(self) -> None:
         """Update the gauges, and rewind partitions whose log is behind our position.
@@ -298,7 +264,7 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
         except (TimeoutError, UpstreamError) as exc:
             log.warning("draining stopped (%s) with %d inputs unfinished",
                         type(exc).__name__, self.tracker.in_flight)
-        await cancel_and_wait(self._committing)
+        await self._committer.stop_background()
         await self.commit(max(0.1, deadline - loop.time()))
         return self.tracker.in_flight == 0
 

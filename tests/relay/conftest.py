@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from bus.embedded import EmbeddedBroker
-from bus.engine.engine import PolicySource
+from bus.engine.ports import PolicySource
 from bus.metrics import Metrics
 from bus.relay import Relay, RelaySettings
 
