@@ -28,6 +28,7 @@ Parameters: ``window``, ``min_volume``, ``max_divert_ratio``,
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Literal
 
 from bus.clock import Clock
@@ -97,11 +98,12 @@ class _Circuit:
 
 
 class BreakerFilter:
-    __slots__ = ("_circuits", "_clock", "_config")
+    __slots__ = ("_circuits", "_clock", "_config", "_new_circuit")
 
     def __init__(self, config: BreakerConfig, clock: Clock) -> None:
         self._config = config
         self._clock = clock
+        self._new_circuit = partial(_Circuit, config.window)
         idle = 2 * max(config.window, config.max_ejection)
         self._circuits: KeyedState[str, _Circuit] = KeyedState(config.max_senders, idle)
 
@@ -119,7 +121,7 @@ class BreakerFilter:
     def decide_now(self, env: Envelope, recipient: str, ctx: FilterContext) -> Verdict:
         config = self._config
         now = self._clock.now()
-        circuit = self._circuits.get_or_create(env.sender, now, lambda: _Circuit(config.window))
+        circuit = self._circuits.get_or_create(env.sender, now, self._new_circuit)
         if circuit.state == "open":
             if now < circuit.open_until:
                 return Divert(REASON, circuit.why)
@@ -162,8 +164,13 @@ class BreakerFilter:
         if circuit.state == "open":
             return
         decided = circuit.decided.add(now)
-        diverted_count = circuit.diverted.add(now) if diverted else circuit.diverted.value(now)
         config = self._config
+        if diverted:
+            diverted_count = circuit.diverted.add(now)
+        elif decided < config.min_volume:
+            return  # too few to judge; the diverted count rolls forward when next read
+        else:
+            diverted_count = circuit.diverted.value(now)
         if decided >= config.min_volume and diverted_count >= config.max_divert_ratio * decided:
             self._eject(circuit, now, f"{diverted_count:.0f} of {decided:.0f} diverted")
 

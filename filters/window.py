@@ -44,6 +44,6 @@ class SlidingCount:
 
     def add(self, now: float, amount: float = 1.0) -> float:
         """Count ``amount`` events at ``now``; return the new estimate."""
-        self._roll(now)
+        elapsed = self._roll(now)
         self._current += amount
-        return self.value(now)
+        return self._current + self._previous * (1.0 - elapsed / self._window)
