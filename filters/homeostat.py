@@ -118,7 +118,10 @@ class HomeostatFilter:
         return loop.controller.output if loop is not None else self._config.max_rate
 
     def _loop(self, group: str, now: float) -> _GroupLoop:
-        loop = self._loops.get_or_create(group, now, lambda: _GroupLoop(self._config, now))
+        loop = self._loops.get(group, now)
+        if loop is None:
+            loop = _GroupLoop(self._config, now)
+            self._loops.put(group, now, loop)
         if loop.gauges is None and self._metrics is not None:
             name = self._config.instance_name
             self._metrics.homeostat_setpoint.labels(name, group).set(self._config.setpoint)
