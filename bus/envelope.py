@@ -112,6 +112,10 @@ def _names(name: str, raw: bytes, limit: int) -> tuple[str, ...]:
     text = _text(name, raw).strip()
     if not text:
         return ()
+    if h.RECIPIENT_SEPARATOR not in text:  # one name, the common case
+        if len(text) > MAX_ID_LENGTH:
+            raise ProtocolError("bad-header", f"header {name!r} has an empty or overlong name")
+        return (text,)
     parts = tuple(p.strip() for p in text.split(h.RECIPIENT_SEPARATOR))
     if len(parts) > limit:
         raise ProtocolError("too-many", f"header {name!r} lists {len(parts)} names (max {limit})")
@@ -139,13 +143,14 @@ def decode_envelope(
     seen: dict[str, bytes] = {}
     extra: list[tuple[str, bytes]] = []
     total = 0
+    prefix = h.PREFIX
     for name, value in headers:
         raw = value if value is not None else b""
         total += len(name) + len(raw)
         if total > MAX_HEADER_BYTES:
             raise ProtocolError("headers-too-large", f"headers exceed {MAX_HEADER_BYTES} bytes")
-        lowered = name.lower()
-        if lowered.startswith(h.PREFIX):
+        lowered = name if name.islower() else name.lower()
+        if lowered.startswith(prefix):
             if lowered in seen:
                 raise ProtocolError("duplicate-header", f"header {name!r} appears more than once")
             seen[lowered] = raw
