@@ -220,3 +220,5 @@ def _copy_positions(
     for key in data:
         # Without positions (TOML), errors still name the file a section came from.
         into.values.setdefault((str(key),), (source, 0, 0))
+    # An error about the whole document (an empty file lacks ``version``) names a file too.
+    into.values.setdefault((), (source, 0, 0))

@@ -6,8 +6,10 @@ value (``Positions``), so a validation error at ``$.edges[3].to`` can point
 at the line to fix. The walk is also the guard against hostile input: the
 file size, the nesting depth and the number of values built (which counts
 every expansion of a YAML alias) are capped, so an alias bomb fails fast.
-TOML is parsed with ``tomllib``, which reports the line of syntax errors
-only.
+The values of a YAML document are also counted on its event stream before
+any node is composed, so a huge flat document is refused in constant
+memory. TOML is parsed with ``tomllib``, which reports the line of syntax
+errors only; its result is held to the same depth and value caps.
 """
 
 from __future__ import annotations
@@ -22,15 +24,19 @@ import yaml
 
 from bus.errors import ConfigError
 
-MAX_FILE_BYTES: Final = 32 * 1024 * 1024
+MAX_FILE_BYTES: Final = 4 * 1024 * 1024  # tomllib takes about 2 s per MiB
 MAX_DEPTH: Final = 64
 MAX_VALUES: Final = 1_000_000
 
 _PLAIN_KEY: Final = re.compile(r"[A-Za-z0-9_-]+")
+# TOML tokens for the dotted-key guard: bare words, strings (closed or not), blanks, one char.
+_TOML_TOKEN: Final = re.compile(r"""[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"?|'[^'\n]*'?|[ \t]+|.""")
 
 PathKey = tuple[str | int, ...]
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_VALUE_EVENTS: Final = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent,
+                        yaml.AliasEvent)
 
 
 @dataclass
@@ -136,9 +142,21 @@ def _read(path: Path) -> str:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
 
 
+def _count_events(text: str, source: str) -> None:
+    """Refuse more than ``MAX_VALUES`` values before composing: a composed node
+    costs hundreds of bytes, an event is dropped as soon as it is counted."""
+    count = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, _VALUE_EVENTS):
+            count += 1
+            if count > MAX_VALUES:
+                raise ConfigError(f"more than {MAX_VALUES} values", source=source)
+
+
 def parse_yaml(text: str, source: str, positions: Positions) -> Any:
     loader = _Loader(text)
     try:
+        _count_events(text, source)
         node = loader.get_single_node()
         if node is None:
             return {}
@@ -166,9 +184,62 @@ def parse_yaml(text: str, source: str, positions: Positions) -> Any:
         loader.dispose()
 
 
+def _check_shape(data: Any, source: str) -> None:
+    """``MAX_DEPTH`` and ``MAX_VALUES`` for data that did not come through the YAML
+    builder; iterative, so depth itself cannot exhaust the stack."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise ConfigError(f"more than {MAX_VALUES} values", source=source)
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"nested deeper than {MAX_DEPTH} levels", source=source)
+        if isinstance(value, dict):
+            stack.extend((child, depth + 1) for child in value.values())
+        elif isinstance(value, list):
+            stack.extend((child, depth + 1) for child in value)
+
+
+def _check_dotted_keys(text: str, source: str) -> None:
+    """Refuse a dotted key of more than ``MAX_DEPTH`` parts before ``tomllib`` sees it:
+    its cost grows with the square of the parts (40,000 take half a minute).
+
+    Only lines with more than ``MAX_DEPTH`` dots are tokenised; a chain is
+    ``part . part . …`` with bare or quoted parts, so floats and dates in
+    values, dots inside strings and comments do not count.
+    """
+    for line in text.splitlines():
+        if line.count(".") <= MAX_DEPTH:
+            continue
+        dots, after_part = 0, False
+        for match in _TOML_TOKEN.finditer(line):
+            token = match.group()
+            if token[0] in " \t":
+                continue
+            if token == "#":
+                break  # a comment (a '#' inside a string is part of its token)
+            if token == ".":
+                dots = dots + 1 if after_part else 0
+                after_part = False
+                if dots > MAX_DEPTH:
+                    raise ConfigError(f"a dotted key of more than {MAX_DEPTH} parts",
+                                      source=source)
+            elif token[0] in "\"'" or _PLAIN_KEY.fullmatch(token):
+                if after_part:  # two parts without a dot between: not one key
+                    dots = 0
+                after_part = True
+            else:
+                dots, after_part = 0, False
+
+
 def parse_toml(text: str, source: str) -> Any:
+    _check_dotted_keys(text, source)
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError("nested too deeply", source=source) from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         line = column = None
@@ -179,6 +250,8 @@ def parse_toml(text: str, source: str) -> Any:
         raise ConfigError(
             f"invalid TOML: {message}", source=source, line=line, column=column
         ) from None
+    _check_shape(data, source)
+    return data
 
 
 def read_source(path: Path, positions: Positions) -> Any:

@@ -10,12 +10,13 @@ what it held. The test therefore reports two numbers apart:
   (reconnecting with backoff), without crashing and without spinning while
   the broker is away (its CPU time over the outage stays a small fraction).
 
-After the restart the writers use a second ring of agents: the amnesic broker
-also forgot the consumer group, yet accepts the offsets the relay commits
-for the first ring's outboxes from before the outage (a real Kafka cluster
-refuses commits of a generation it does not know), so records written there
-below those offsets would be skipped. docs/reliability.md explains this
-limit of the embedded broker.
+After the restart the writers use a second ring of agents. The amnesic
+broker also forgot the consumer group, yet accepts the offsets the relay
+commits for the first ring's outboxes from before the outage (a real Kafka
+cluster refuses commits of a generation it does not know); the relay rewinds
+a read position it finds past the end of a log, but records written to such
+an outbox faster than that could still be skipped. docs/reliability.md
+explains this limit of the embedded broker.
 """
 
 from __future__ import annotations
