@@ -19,6 +19,7 @@ MAX_RECIPIENTS = 1_000
 MAX_PATH = 256
 MAX_HEADER_BYTES = 64 * 1024
 MAX_ID_LENGTH = 128
+MAX_HOPS_DIGITS = 18  # fits a signed 64-bit integer
 
 RawHeaders = Sequence[tuple[str, bytes]]
 
@@ -172,7 +173,9 @@ def decode_envelope(
     hops = 0
     if h.HOPS in seen:
         text = _text(h.HOPS, seen[h.HOPS])
-        if not text.isdigit():
+        # ASCII digits only: str.isdigit() also accepts '²', which int() refuses, and
+        # int() refuses numbers of more than 4,300 digits.
+        if not (text.isascii() and text.isdigit()) or len(text) > MAX_HOPS_DIGITS:
             raise ProtocolError("bad-hops", f"header {h.HOPS!r} is not a non-negative integer")
         hops = int(text)
     path: tuple[str, ...] = ()
