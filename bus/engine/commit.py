@@ -80,6 +80,11 @@ class PartitionProgress:
         self._tickets.append(ticket)
         return ticket
 
+    @property
+    def next_offset(self) -> int | None:
+        """The offset after the last input opened here (None before the first)."""
+        return self._tickets[-1].offset + 1 if self._tickets else self.commit_point
+
     def completed(self) -> None:
         if not self.active:
             return
@@ -123,6 +128,11 @@ class OffsetTracker:
         self._in_flight -= count
         self._dirty.add((progress.topic, progress.partition))
         self._progress.set()
+
+    def next_offset(self, topic: str, partition: int) -> int | None:
+        """The offset after the last input opened in this partition, if any was."""
+        progress = self._partitions.get((topic, partition))
+        return progress.next_offset if progress is not None else None
 
     def commit_points(self) -> dict[PartitionKey, int]:
         """Partitions whose commit point moved since the last call, with that point."""

@@ -30,6 +30,7 @@ from bus.engine.dedupe import DedupeWindow
 from bus.engine.engine import Engine
 from bus.engine.outcome import Outcome
 from bus.errors import ProtocolError, UpstreamError
+from bus.relay import unreadable
 from bus.relay.assignor import AffinityAssignor
 from bus.relay.committer import COMMIT_TIMEOUT, Committer
 from bus.relay.foreign import ForeignLane, unroutable
@@ -146,6 +147,9 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
                 batch = await self._consumer.getmany(timeout_ms=100)
             except KafkaError as exc:
                 raise UpstreamError(f"reading outboxes failed: {exc!r}", retriable=True) from exc
+            except UnicodeDecodeError:  # a record the client cannot parse
+                await self._quarantine_unreadable()
+                continue
             for tp, records in batch.items():
                 await self._relay_records(tp, records)
             self.sink.kick()
@@ -176,6 +180,24 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
             for outcome in outcomes:
                 self.route(outcome, ticket)
             ticket.seal()
+
+    async def _quarantine_unreadable(self) -> None:
+        """Quarantine the record ``getmany`` failed on, by its place (``bus.relay.unreadable``)."""
+        await unreadable.rewind(self._consumer, self.tracker)
+        found = await unreadable.find(self._consumer, self._relay_records)
+        if found is None:
+            return
+        tp, offset = found
+        ticket = self.tracker.open(tp.topic, tp.partition, offset)
+        error = ProtocolError(unreadable.UNREADABLE,
+                              f"record {offset} of {tp.topic}[{tp.partition}] cannot be parsed "
+                              "(a header name that is not UTF-8?); only its place is known")
+        outcome = self.engine.quarantine_invalid(
+            [], None, None, self._sender_of(tp.topic) or "", error, ticket,
+            msg_id=derived_id(tp.topic, tp.partition, offset, -1))
+        ticket.expect(1)
+        self.route(outcome, ticket)
+        ticket.seal()
 
     def route(self, outcome: Outcome, ticket: Ticket) -> None:
         """Send one outcome on its way (the ticket already expects it)."""

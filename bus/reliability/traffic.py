@@ -172,18 +172,21 @@ class OutputReader:
     lands there (the recipient). Quarantine copies take their slot from the
     ``membrane-recipient`` header (absent: the whole message). With
     ``numbers``, records of inputs outside that range (an earlier phase of the
-    test) count as ``foreign`` instead of going to the ledger.
+    test) count as ``foreign`` instead of going to the ledger. ``partitions``
+    limits the partitions read of the topics it names.
     """
 
     def __init__(self, bootstrap: str, ledger: Ledger, *, inboxes: Mapping[str, str],
                  quarantine: str, on_record: RecordHook | None = None,
-                 numbers: range | None = None) -> None:
+                 numbers: range | None = None,
+                 partitions: Mapping[str, Sequence[int]] | None = None) -> None:
         self._bootstrap = bootstrap
         self._ledger = ledger
         self._inboxes = dict(inboxes)
         self._quarantine = quarantine
         self._on_record = on_record
         self._numbers = numbers
+        self._only = dict(partitions or {})
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self.records = 0
@@ -199,7 +202,7 @@ class OutputReader:
             max_partition_fetch_bytes=8 * 1024 * 1024)
         await self._consumer.start()
         self._consumer.assign([TopicPartition(t, p) for t, n in counts.items()
-                               for p in range(n)])
+                               for p in self._only.get(t, range(n))])
         self._task = asyncio.create_task(self._read(), name="ledger-reader")
 
     async def stop(self) -> None:
