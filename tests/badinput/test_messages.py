@@ -19,9 +19,9 @@ from aiokafka import AIOKafkaProducer
 from bus import headers as h
 from bus.embedded import EmbeddedBroker
 from bus.policy import PolicyHolder, load_policy
+from bus.relay.sink import partition_of
 from bus.reliability import Ledger
 from bus.reliability.ledger import LEDGER_HEADER
-from bus.relay.sink import partition_of
 from bus.reliability.traffic import NumberedProducer, OutputReader, partition_counts
 from tests.relay.conftest import running_relay, write_rules
 
