@@ -14,16 +14,16 @@ client's own SASL exchange passes through.
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
 from typing import Any
 
-from bus.errors import ConfigError, ProtocolError, UpstreamError
+from bus.errors import ProtocolError, UpstreamError
 from bus.gateway import versions as api
 from bus.gateway.codec import decode_response, encode_request, request_type
 from bus.gateway.frames import read_frame
 from bus.gateway.scram import HASHES, ScramClient
 from bus.rules.transports import KafkaSettings
+from bus.secrets import from_env
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
@@ -33,14 +33,7 @@ OWN_CORRELATION = 0x7FFF0000
 
 
 def _secret(variable: str | None, what: str) -> str | None:
-    if variable is None:
-        return None
-    value = os.environ.get(variable)
-    if value is None:
-        raise ConfigError(
-            f"environment variable {variable} ({what}) is not set", path=f"$.kafka.{what}"
-        )
-    return value
+    return from_env(variable, f"$.kafka.{what}")
 
 
 def tls_context(settings: KafkaSettings) -> ssl.SSLContext:

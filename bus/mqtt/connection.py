@@ -10,7 +10,6 @@ messages the broker lets the bridge hold.
 
 from __future__ import annotations
 
-import os
 import random
 import ssl
 from collections.abc import Callable
@@ -24,18 +23,11 @@ from paho.mqtt.properties import Properties
 from bus.errors import ConfigError
 from bus.mqtt.codec import new_properties
 from bus.rules.transports import MqttSettings
+from bus.secrets import from_env
 
 
 def _password(settings: MqttSettings) -> str | None:
-    if settings.password_env is None:
-        return None
-    value = os.environ.get(settings.password_env)
-    if value is None:
-        raise ConfigError(
-            f"environment variable {settings.password_env} (mqtt.password_env) is not set",
-            path="$.mqtt.password_env",
-        )
-    return value
+    return from_env(settings.password_env, "$.mqtt.password_env")
 
 
 def _tls_context(settings: MqttSettings) -> ssl.SSLContext | None:

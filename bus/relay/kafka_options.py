@@ -1,28 +1,23 @@
 """aiokafka client options from the rules file's ``kafka:`` section.
 
 Secrets are read from the environment variables the settings name, at the
-moment a client is built, and never logged. A missing variable is a
-``ConfigError`` naming the setting.
+moment a client is built, and never logged (``bus.secrets``). A missing
+variable is a ``ConfigError`` naming the setting.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from aiokafka.helpers import create_ssl_context
 
 from bus.errors import ConfigError
 from bus.rules.transports import KafkaSettings
+from bus.secrets import from_env
 
 
 def _secret(variable: str | None, setting: str) -> str | None:
-    if variable is None:
-        return None
-    value = os.environ.get(variable)
-    if value is None:
-        raise ConfigError(f"environment variable {variable} is not set", path=f"$.kafka.{setting}")
-    return value
+    return from_env(variable, f"$.kafka.{setting}")
 
 
 def client_options(settings: KafkaSettings, bootstrap: str) -> dict[str, Any]:
