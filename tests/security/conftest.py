@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,3 +49,9 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
              "-CAcreateserial", "-out", "client.pem", "-days", "2", cwd=d)
     return Certificates(d / "ca.pem", d / "server.pem", d / "server.key", d / "client.pem",
                         d / "client.key")
+
+
+@pytest.fixture
+def prefix() -> str:
+    """Topic prefix of one test: the tests share the session's broker."""
+    return f"sec{uuid.uuid4().hex[:8]}"
