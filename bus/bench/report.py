@@ -33,6 +33,15 @@ def machine() -> str:
             f"{platform.system()} {platform.release()}")
 
 
+def load_average() -> str:
+    """The 1-minute load average (runnable processes), or "unknown"."""
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().split()[0]
+    except (OSError, IndexError):
+        return "unknown"
+
+
 def cell(value: object) -> str:
     if isinstance(value, float):
         if math.isnan(value):

@@ -164,15 +164,17 @@ class Runner:
                 "cpu_shares": " / ".join(f"{c / result.cpu_seconds:.0%}"
                                          for c in result.cpu_by_child)}
 
-    async def direct_latency(self, rates: list[float]) -> list[dict[str, float]]:
-        """Direct's percentiles at each of ``rates`` (the baselines for added latency)."""
-        results = []
+    async def direct_latency(self, rate: float) -> dict[str, float]:
+        """Direct's percentiles at ``rate``, after the same phases as the
+        configurations' near-saturation load (the baseline for its added latency:
+        the embedded broker slows down as its partitions fill)."""
+        plan = self.plan
         async with self._session("direct") as session:
-            await session.warm_up(self.plan.warmup)
-            for rate in rates:
-                _, latency = await session.fixed_load(rate, self.plan.fixed_seconds)
-                results.append(latency)
-        return results
+            await session.warm_up(plan.warmup)
+            await session.fixed_load(plan.fixed_rate, plan.fixed_seconds)
+            await session.saturation(plan.saturation)
+            _, latency = await session.fixed_load(rate, plan.fixed_seconds)
+        return latency
 
     async def run(self) -> SideBySide:
         result = SideBySide()
@@ -182,12 +184,10 @@ class Runner:
         direct = by_kind["direct"]
         for row in rows[1:]:
             row.added_fixed = _added(row.fixed, direct.fixed)
-        near = [row for row in rows if not math.isnan(row.near_rate)]
-        if near:
-            self.progress("direct at the other configurations' near-saturation rates")
-            baselines = await self.direct_latency([row.near_rate for row in near])
-            for row, baseline in zip(near, baselines, strict=True):
-                row.added_near = _added(row.near, baseline)
+        for row in rows:
+            if not math.isnan(row.near_rate):
+                self.progress(f"direct at {row.near_rate:,.0f} msg/s (baseline for {row.config})")
+                row.added_near = _added(row.near, await self.direct_latency(row.near_rate))
         full = by_kind["full"]
         one: dict[str, float | int | str] = {"processes": 1, "msgs_per_s": full.msgs_per_s,
                "cpu_s_per_million": full.cpu_s_per_million, "cpu_shares": "100%"}

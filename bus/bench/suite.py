@@ -108,6 +108,7 @@ def _targets(side: SideBySide, agents_curve: list[dict[str, Any]],
 def run(plan: Plan, out: Path, bootstrap: str | None, progress: Progress) -> Path:
     """Run every measurement of ``plan``; returns the markdown file written."""
     started = time.monotonic()
+    load_at_start = report.load_average()
     with tempfile.TemporaryDirectory(prefix="membrane-bench-") as tmp:
         side = asyncio.run(_against_broker(plan, bootstrap, Path(tmp), progress))
     progress("decision cost in process: agents curve")
@@ -148,7 +149,10 @@ def run(plan: Plan, out: Path, bootstrap: str | None, progress: Progress) -> Pat
             ("many_rules_decision_ns", "decision ns (many rules)"))),
     ]
     heading = (f"## membrane bench{' --quick' if plan.warmup < 1_000 else ''} "
-               f"({time.monotonic() - started:,.0f} s)")
+               f"({time.monotonic() - started:,.0f} s)\n\n"
+               f"Load average at start / end: {load_at_start} / {report.load_average()} "
+               "(runnable processes on the machine: above the core count, other work "
+               "competes for the cores and lowers throughput and raises latency)")
     data = {"plan": dataclasses.asdict(plan), "side_by_side": [r.as_dict() for r in side.rows],
             "message_size": side.sizes, "processes": side.processes,
             "decision_cost": {"agents": agents_curve, "edges": edges_curve},

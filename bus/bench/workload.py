@@ -1,10 +1,12 @@
 """Benchmark traffic: agents, where each message goes, and payloads that carry their send time.
 
-Every payload starts with the sender's wall-clock send time in nanoseconds
-(8 bytes, big-endian) and a sequence number (8 bytes), padded to the chosen
-size, so the collector can compute end-to-end latency and spot losses and
-duplicates without trusting broker timestamps. Sequence numbers are global
-to a run, so one collector can tell the phases of a run apart.
+Every payload is a JSON object, as agents send, whose first two fields are
+the sender's wall-clock send time in nanoseconds and a sequence number,
+written at fixed widths so the collector reads them back by position; a
+padding field brings it to the chosen size. The collector computes
+end-to-end latency and spots losses and duplicates from them, without
+trusting broker timestamps. Sequence numbers are global to a run, so one
+collector can tell the phases of a run apart.
 
 Message ``seq`` goes from agent ``seq mod n`` to the next agent (a ring), in
 one of three shapes (``Route``):
@@ -18,13 +20,15 @@ one of three shapes (``Route``):
 
 from __future__ import annotations
 
-import struct
 import time
 from typing import Literal
 
 from bus import headers as h
 
-STAMP = struct.Struct(">QQ")
+STAMP_FORMAT = b'{"sent_ns":%19d,"seq":%12d,"pad":"'  # space-padded: valid JSON
+STAMP_SIZE = len(STAMP_FORMAT % (0, 0)) + 2  # with the closing '"}'
+SENT_AT = slice(11, 30)
+SEQ_AT = slice(37, 49)
 OUTBOX = "agents.{agent}.outbox"
 INBOX = "agents.{agent}.inbox"
 STANCES = (b"yes", b"no")
@@ -42,8 +46,8 @@ class Workload:
     def __init__(self, agents: int, message_size: int = 250, prefix: str = "b") -> None:
         if agents < 2:
             raise ValueError("a workload needs at least two agents")
-        if message_size < STAMP.size:
-            raise ValueError(f"messages must be at least {STAMP.size} bytes")
+        if message_size < STAMP_SIZE:
+            raise ValueError(f"messages must be at least {STAMP_SIZE} bytes")
         self.agents = agents
         self.message_size = message_size
         self.prefix = prefix
@@ -79,8 +83,8 @@ class Workload:
         return Workload(self.agents, message_size, self.prefix)
 
     def payload(self, seq: int) -> bytes:
-        stamp = STAMP.pack(time.time_ns(), seq)
-        return stamp + b"x" * (self.message_size - STAMP.size)
+        stamp = STAMP_FORMAT % (time.time_ns(), seq)
+        return stamp + b"x" * (self.message_size - STAMP_SIZE) + b'"}'
 
     def route(self, seq: int, route: Route) -> tuple[str, Headers]:
         """Topic and headers of message ``seq``."""
@@ -95,5 +99,5 @@ class Workload:
 
 
 def read_stamp(payload: bytes) -> tuple[int, int]:
-    sent_ns, seq = STAMP.unpack_from(payload)
-    return int(sent_ns), int(seq)
+    """(send time in ns, sequence number) of a benchmark payload."""
+    return int(payload[SENT_AT]), int(payload[SEQ_AT])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import msgspec
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -26,6 +27,7 @@ def test_payloads_carry_their_sequence_number_and_size() -> None:
     payload = workload.payload(41)
     assert len(payload) == 64
     assert read_stamp(payload)[1] == 41
+    assert msgspec.json.decode(payload)["seq"] == 41  # agents' payloads are JSON
     with pytest.raises(ValueError):
         Workload(1)
 
