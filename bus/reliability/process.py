@@ -115,6 +115,12 @@ class RelayProcess:
     async def wait_ready_async(self, timeout: float = 90.0) -> None:
         await asyncio.to_thread(self.wait_ready, timeout)
 
+    def send_signal(self, sig: int) -> None:
+        """Deliver ``sig`` (e.g. SIGHUP: reload the rules) to the running relay."""
+        if self._process is None or self._process.poll() is not None:
+            raise RuntimeError("the relay is not running")
+        self._process.send_signal(sig)
+
     def kill(self) -> None:
         """SIGKILL: no drain, no commit, no goodbye."""
         process = self._process
