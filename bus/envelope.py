@@ -85,21 +85,33 @@ class Envelope:
 
     def egress_headers(self, policy_version: str) -> list[tuple[str, bytes]]:
         """Headers stamped on what membrane produces for this envelope."""
+        sender = self.sender.encode()
+        path = self.path
+        hops = self.hops + 1
         out: list[tuple[str, bytes]] = [
-            (h.FROM, self.sender.encode()),
+            (h.FROM, sender),
             (h.ID, self.msg_id.encode()),
-            (h.HOPS, str(self.hops + 1).encode()),
-            (h.PATH, h.PATH_SEPARATOR.join((*self.path, self.sender)).encode()),
+            (h.HOPS, _SMALL_COUNTS[hops] if hops < len(_SMALL_COUNTS) else str(hops).encode()),
+            (h.PATH, (h.PATH_SEPARATOR.join(path) + h.PATH_SEPARATOR + self.sender).encode()
+             if path else sender),
             (h.POLICY, policy_version.encode()),
         ]
         if self.kind:
             out.append((h.KIND, self.kind.encode()))
         if self.stance is not None:
             out.append((h.STANCE, self.stance.encode()))
-        if self.recipients is not None:
-            out.append((h.TO, h.RECIPIENT_SEPARATOR.join(self.recipients).encode()))
-        out.extend(self.extra_headers)
+        recipients = self.recipients
+        if recipients is not None:
+            joined = recipients[0] if len(recipients) == 1 else h.RECIPIENT_SEPARATOR.join(
+                recipients)
+            out.append((h.TO, joined.encode()))
+        if self.extra_headers:
+            out.extend(self.extra_headers)
         return out
+
+
+# Hop counts as header bytes, made once: nearly every message has a small one.
+_SMALL_COUNTS = tuple(str(count).encode() for count in range(64))
 
 
 def _text(name: str, raw: bytes) -> str:
