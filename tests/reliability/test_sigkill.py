@@ -31,8 +31,9 @@ from .conftest import Report
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-CHUNK = 500
+CHUNK = 250
 AHEAD = 4_000  # inputs the writers may be ahead of the recipients
+PACE = 0.01  # seconds between chunks: a stream, not one burst
 MIN_PROGRESS = 1_000  # outputs each incarnation relays before it is killed
 
 
@@ -46,6 +47,14 @@ async def stream(producer: NumberedProducer, reader: OutputReader, prefix: str, 
             topic, headers = fleet.message(prefix, seq)
             await producer.send(topic, seq, headers=headers)
         await producer.flush()
+        await asyncio.sleep(PACE)
+
+
+def kill_point(rng: random.Random, written: int, total: int, kills_left: int) -> int:
+    """Inputs written at which to kill next: a random share of what is left of the
+    stream's first 90 %, so every kill lands while the writers are still writing."""
+    room = max(1, (total * 9 // 10 - written) // kills_left)
+    return min(written + rng.randrange(room), total * 9 // 10)
 
 
 def dedupe_removed(relay: RelayProcess) -> int:
@@ -63,8 +72,6 @@ async def test_sigkill_during_a_stream_loses_nothing(
     kills = scaled(3, 10)
     seed = int(os.environ.get("MEMBRANE_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
-    # Kill points, in outputs seen by the recipients: spread over the stream.
-    points = sorted(rng.sample(range(total // 10, total * 9 // 10), kills))
     await partition_counts(broker.bootstrap, [fleet.outbox(prefix, i)
                                               for i in range(fleet.AGENTS)])
     rules = fleet.write_rules(tmp_path, prefix)
@@ -72,6 +79,7 @@ async def test_sigkill_during_a_stream_loses_nothing(
                          extra_args=["--session-timeout", "3"])
     ledger = Ledger()
     removed = 0
+    killed_at: list[tuple[int, int]] = []  # (inputs written, outputs seen)
     reader = OutputReader(broker.bootstrap, ledger, inboxes=fleet.inboxes(prefix),
                           quarantine=fleet.quarantine(prefix))
     try:
@@ -79,14 +87,18 @@ async def test_sigkill_during_a_stream_loses_nothing(
         await relay.wait_ready_async()
         async with reader, NumberedProducer(broker.bootstrap, ledger) as producer:
             writing = asyncio.create_task(stream(producer, reader, prefix, total))
-            for point in points:
+            for done in range(kills):
+                # Each incarnation joins, relays some of the stream, and dies mid-way.
                 await relay.wait_ready_async()
-                target = max(point, reader.records + MIN_PROGRESS)
-                reached = await reader.wait(lambda t=target: reader.records >= t, 240)
+                progress = reader.records + MIN_PROGRESS
+                target = kill_point(rng, producer.sent, total, kills - done)
+                reached = await reader.wait(
+                    lambda t=target, p=progress: producer.sent >= t and reader.records >= p, 240)
                 assert reached, f"stalled at {reader.records} outputs (seed {seed})"
-                await asyncio.sleep(rng.uniform(0.0, 0.3))
+                await asyncio.sleep(rng.uniform(0.0, 0.2))
                 removed += dedupe_removed(relay)
                 relay.kill()
+                killed_at.append((producer.sent, reader.records))
                 relay.start()
             await writing
             complete = await reader.wait_complete(300)
@@ -99,7 +111,7 @@ async def test_sigkill_during_a_stream_loses_nothing(
         relay.kill()
     bound = kills * RelaySettings().max_in_flight
     report("relay SIGKILL and restart", result, kills=kills, seed=seed, bound=bound,
-           dedupe_removed=removed)
+           dedupe_removed=removed, killed_at=killed_at)
     assert producer.failed == 0
     assert result.inputs == total
     assert result.lost == 0 and result.conflicts == 0 and result.unexpected == 0, result.summary()
@@ -108,3 +120,4 @@ async def test_sigkill_during_a_stream_loses_nothing(
     assert set(result.reasons) == {"default-deny"}
     assert result.duplicates <= bound
     assert relay.starts == kills + 1
+    assert all(written < total for written, _ in killed_at)  # every kill was mid-stream
