@@ -8,6 +8,7 @@ every condition is run ``--repeats`` times with seeds ``--seed``,
 
 from __future__ import annotations
 
+import abc
 import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -71,7 +72,7 @@ def _builder(kind: Callable[[P, int], Swarm], values: P) -> Callable[[int], Swar
     return lambda seed: kind(values, seed)
 
 
-class Spec:
+class Spec(abc.ABC):
     """One scenario's command-line face."""
 
     name = ""
@@ -80,15 +81,17 @@ class Spec:
     series_metric: str | None = None
     default_repeats = 1
 
+    @abc.abstractmethod
     def conditions(self, args: argparse.Namespace) -> list[Condition]:
-        raise NotImplementedError
+        """The conditions compared, in table order."""
 
+    @abc.abstractmethod
     def options(self, args: argparse.Namespace) -> list[str]:
         """The scenario's effective options, as a command line that reruns it."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def figure(self, groups: Sequence[Aggregate], path: Path, args: argparse.Namespace) -> Path:
-        raise NotImplementedError
+        """Draw the scenario's figure into ``path``."""
 
 
 class CollectiveSpec(Spec):
