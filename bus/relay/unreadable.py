@@ -12,8 +12,9 @@ Recovery, in three steps, none on the hot path:
 1. ``rewind``: every assigned partition goes back to the first input the
    relay has not opened (from the offset tracker; else the committed offset;
    else the beginning), so no record is skipped.
-2. ``find``: each partition is read on its own until one fails; the records
-   read on the way are relayed as usual.
+2. ``find``: each partition with unread records (by the high watermark of
+   its last fetch) is read on its own until one fails; the records read on
+   the way are relayed as usual.
 3. In the failing partition, records are read one at a time up to the one
    that fails. Its offset is returned; the caller quarantines it as a whole
    (its content cannot be read, only its place) and reading resumes after it.
@@ -57,6 +58,9 @@ async def find(consumer: AIOKafkaConsumer, relay: Relay) -> tuple[TopicPartition
     """The partition and offset of the record that cannot be parsed, with the
     consumer positioned after it; None if no partition failed this time."""
     for tp in list(consumer.assignment()):
+        high = consumer.highwater(tp)
+        if high is not None and await consumer.position(tp) >= high:
+            continue  # nothing unread there, so not the record that failed
         try:
             batch = await consumer.getmany(tp, timeout_ms=PROBE_MS)
         except UnicodeDecodeError:

@@ -23,9 +23,9 @@ from bus.relay.sink import partition_of
 from bus.reliability import Ledger
 from bus.reliability.ledger import LEDGER_HEADER
 from bus.reliability.traffic import NumberedProducer, OutputReader, partition_counts
-from tests.relay.conftest import running_relay, write_rules
+from tests.relay.conftest import read_topics, running_relay, write_rules
 
-from .rawrecords import batch_with_header_name
+from .rawrecords import PLACEHOLDER, batch_with_header_name, raw_batch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -189,3 +189,34 @@ async def test_an_unreadable_record_in_an_inbox_does_not_stop_the_relay(
         healthy = relay.healthy
     assert complete, ledger.reconcile().summary()
     assert healthy
+
+
+async def test_records_after_an_unreadable_one_in_its_batch_are_quarantined_by_place(
+    kafka_broker: EmbeddedBroker, tmp_path: Path, prefix: str
+) -> None:
+    """The client decodes a whole batch before it skips to an offset, so the records
+    that follow an unreadable one in the same producer batch cannot be read either:
+    each gets a quarantine copy naming its place; the record before it and the next
+    batch are delivered."""
+    outbox = f"{prefix}.alice.outbox"
+    holder = PolicyHolder(load_policy(write_rules(tmp_path / "rules.yaml", prefix, RULES)))
+    to_bob = [(h.TO, b"bob")]
+    records = [(to_bob, b"first"), ([(PLACEHOLDER, b"?"), *to_bob], b"unreadable"),
+               (to_bob, b"third"), (to_bob, b"fourth")]
+    async with running_relay(holder, kafka_broker, prefix):
+        raw = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap)
+        await raw.start()
+        try:
+            batch = raw_batch(raw, b"\xff\xfe\xfd\xfc", records)
+            base = (await (await raw.send_batch(batch, outbox, partition=0))).offset
+            await raw.send_and_wait(outbox, b"next batch", headers=to_bob, partition=0)
+        finally:
+            await raw.stop()
+        bob = await read_topics(kafka_broker, [f"{prefix}.bob.inbox"], lambda r: len(r) >= 2)
+        quarantine = await read_topics(kafka_broker, [f"{prefix}.quarantine"],
+                                       lambda r: len(r) >= 3)
+    placed = sorted(int(dict(r.headers)[h.ORIGIN_OFFSET]) for r in quarantine)
+    assert sorted(r.value for r in bob) == [b"first", b"next batch"]
+    assert placed == [base + 1, base + 2, base + 3]
+    assert {dict(r.headers)[h.REASON] for r in quarantine} == {b"unreadable-record"}
+    assert all(r.value is None for r in quarantine)
