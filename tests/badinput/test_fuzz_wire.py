@@ -1,37 +1,30 @@
-"""Property-based fuzzing of everything that parses untrusted input.
+"""Property-based fuzzing of everything that parses untrusted messages.
 
 Targets: the envelope decoder (Kafka headers → ``Envelope``), the Kafka
 record path (``envelope_of``), quarantine copies of undecodable input, the
 dedupe key of records read back, the MQTT codec (MQTT 5 user properties and
-the MQTT 3.1.1 JSON envelope), the rules loader (random text, mutated
-example files, random documents), and the metrics endpoint's request
-handling. The property everywhere: only membrane's own error types escape,
-with a reason; what is accepted satisfies the invariants (identity from the
+the MQTT 3.1.1 JSON envelope), and the metrics endpoint's request handling.
+The property everywhere: only membrane's own error types escape, with a
+reason; what is accepted satisfies the invariants (identity from the
 transport, no client ``membrane-*`` header survives, hop counts sane).
-
-A fixed number of examples per property runs in CI; ``MEMBRANE_FUZZ_EXAMPLES``
-(or ``MEMBRANE_LONG=1``) runs more, see docs/reliability.md.
+(The rules loader: test_fuzz_rules.py.)
 """
 
 from __future__ import annotations
 
-import os
-import random
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import tomli_w
-import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from bus import headers as h
 from bus.engine.invalid import invalid_outcome
-from bus.envelope import MAX_PATH, MAX_RECIPIENTS, decode_envelope
+from bus.envelope import MAX_RECIPIENTS, decode_envelope
 from bus.errors import ConfigError, ProtocolError
 from bus.http import MetricsServer, parse_address
 from bus.metrics import Metrics
@@ -39,40 +32,11 @@ from bus.mqtt.codec import MqttCodec
 from bus.policy import Policy, load_policy
 from bus.relay.records import envelope_of
 from bus.relay.seeder import key_of_record
-from bus.reliability import scaled
 
-EXAMPLES = int(os.environ.get("MEMBRANE_FUZZ_EXAMPLES", scaled(200, 5_000)))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+from .fuzzing import FUZZ, header_names, json_values, raw_headers
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "deploy" / "examples"
 DECODE_REASONS = {"bad-header", "bad-hops", "duplicate-header", "headers-too-large", "too-many"}
 STAMPED = {h.FROM, h.ID, h.HOPS, h.PATH, h.POLICY, h.KIND, h.STANCE, h.TO}
-
-MEMBRANE_NAMES = [h.TO, h.KIND, h.STANCE, h.HOPS, h.PATH, h.ID, h.FROM, h.POLICY, h.VERDICT,
-                  h.REASON, h.RULE, h.RECIPIENT, h.ORIGIN_TOPIC, "membrane-anything"]
-header_names = (
-    st.sampled_from(MEMBRANE_NAMES)
-    | st.sampled_from(MEMBRANE_NAMES).map(str.upper)
-    | st.sampled_from(MEMBRANE_NAMES).map(str.title)
-    | st.sampled_from(["traceparent", "content-type", " membrane-from", "membrane-from\0"])
-    | st.text(max_size=24)
-)
-TRICKY_VALUES = [
-    "²".encode(), "٣".encode(), b"9" * 5_000, b"-1", b"1e3", b" 7 ", b"007", b"",
-    b"\xff\xfe", b"a,,b", b",", ",".join(["x"] * (MAX_RECIPIENTS + 1)).encode(),
-    ",".join(["p"] * (MAX_PATH + 1)).encode(), b"x" * 200, "\u2028".encode(), b"\0",
-]
-header_values = (
-    st.none()
-    | st.binary(max_size=300)
-    | st.text(max_size=80).map(str.encode)
-    | st.lists(st.text(alphabet="abc-1.", min_size=1, max_size=6), max_size=8)
-    .map(lambda parts: ",".join(parts).encode())
-    | st.sampled_from(TRICKY_VALUES)
-)
-raw_headers = st.lists(st.tuples(header_names, header_values), max_size=14)
-
 
 def check_envelope_invariants(env: object, sender: str) -> None:
     from bus.envelope import Envelope
@@ -175,12 +139,6 @@ def test_the_dedupe_key_of_any_record_read_back_never_raises(
         assert key is None
 
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                           max_leaves=12)
-
-
 @st.composite
 def mqtt_envelopes(draw: st.DrawFn) -> bytes:
     """Bytes near the 3.1.1 JSON envelope: valid ones, broken ones, arbitrary ones."""
@@ -236,91 +194,6 @@ def test_mqtt5_user_properties_decode_or_give_a_reason(
         return
     assert body == payload
     assert len(headers) == len(pairs)
-
-
-def load_or_config_error(path: Path) -> None:
-    try:
-        load_policy(path)
-    except ConfigError as exc:
-        assert str(exc)
-
-
-@pytest.fixture(scope="module")
-def scratch() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory() as directory:
-        yield Path(directory)
-
-
-@FUZZ
-@given(text=st.text(max_size=400), suffix=st.sampled_from([".yaml", ".toml"]))
-def test_random_text_is_a_rules_file_or_a_config_error(
-    scratch: Path, text: str, suffix: str
-) -> None:
-    path = scratch / f"random{suffix}"
-    path.write_text(text, encoding="utf-8", errors="surrogatepass")
-    load_or_config_error(path)
-
-
-EXAMPLE_FILES = sorted(p for p in EXAMPLES_DIR.glob("*") if p.suffix in (".yaml", ".toml")
-                       and ".cases." not in p.name)
-
-
-@FUZZ
-@given(example=st.sampled_from(EXAMPLE_FILES), seed=st.integers(0, 2**32 - 1),
-       edits=st.integers(1, 8))
-def test_mutated_example_rules_load_or_give_a_config_error(
-    scratch: Path, example: Path, seed: int, edits: int
-) -> None:
-    """Byte-level mutations of the shipped examples reach validation and compilation."""
-    data = bytearray(example.read_bytes())
-    rng = random.Random(seed)
-    for _ in range(edits):
-        at = rng.randrange(len(data))
-        action = rng.randrange(4)
-        if action == 0:
-            data[at] = rng.randrange(256)
-        elif action == 1:
-            del data[at]
-        elif action == 2:
-            data.insert(at, rng.choice(b"{}[]:,-&*!#'\"\n \t0123456789abcxyz._"))
-        else:
-            span = rng.randrange(1, 40)
-            data[at:at] = data[rng.randrange(len(data)):][:span]
-    path = scratch / f"mutated{example.suffix}"
-    path.write_bytes(bytes(data))
-    load_or_config_error(path)
-
-
-SECTIONS = ["version", "agents", "groups", "channels", "topics", "topology", "edges",
-            "constitution", "filters", "default", "default_mode", "kafka", "mqtt", "sensors"]
-FIELDS = ["name", "from", "to", "action", "mode", "kinds", "max_bytes", "max_hops", "members",
-          "patterns", "groups", "topic", "filter", "attach", "preset", "group", "k"]
-documents = st.dictionaries(
-    st.sampled_from(SECTIONS),
-    st.recursive(json_scalars.filter(lambda v: v is not None),
-                 lambda inner: st.lists(inner, max_size=3)
-                 | st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=6), inner,
-                                   max_size=3),
-                 max_leaves=10),
-    max_size=6,
-).map(lambda d: {"version": 1, **d})
-
-
-@FUZZ
-@given(document=documents, toml=st.booleans())
-def test_random_documents_in_the_schemas_words_load_or_give_a_config_error(
-    scratch: Path, document: dict[str, object], toml: bool
-) -> None:
-    if toml:
-        path = scratch / "document.toml"
-        try:
-            path.write_text(tomli_w.dumps(document))
-        except (TypeError, ValueError):
-            return  # not representable in TOML (e.g. a list mixing tables and values)
-    else:
-        path = scratch / "document.yaml"
-        path.write_text(yaml.safe_dump(document))
-    load_or_config_error(path)
 
 
 @FUZZ
