@@ -7,8 +7,11 @@ envelopes — no broker — for fleets built by ``bus.bench_policy``'s
 
 - CPU microseconds per message (``time.process_time``, so other processes
   on a shared machine do not inflate it), best of three passes, in steady
-  state: up to ``messages`` edges are active, each has carried a message
-  before the timed ones, and the garbage collector is tuned as in the relay;
+  state: traffic runs over a set number of *active* edges, each of which
+  carried a message before the timed ones, and the garbage collector is
+  tuned as in the relay. Holding the active edges fixed while the fleet or
+  the topology grows isolates what the size of the fleet costs; varying
+  them at a fixed topology shows what the working set costs;
 - the memory the compiled policy takes per edge, the memory the filters'
   and sensors' state takes per *active* edge (a pair that carried traffic)
   and per message still inside a filter's window (see ``_memory``), all
@@ -125,17 +128,18 @@ def _memory(rules: RulesFile, pairs: list[tuple[str, str]]) -> tuple[int, float,
     return compiled - before, per_edge, per_message
 
 
-def measure(agents: int, edges: int, messages: int, seed: int = 0) -> dict[str, float | int]:
-    """One point of the curve: ``messages`` over up to ``messages`` active edges."""
+def measure(agents: int, edges: int, active: int, messages: int, seed: int = 0
+            ) -> dict[str, float | int | str]:
+    """One point: ``messages`` spread over ``active`` edges of the topology."""
     rules = with_full_chain(synthetic_rules(agents, edges, seed))
     policy = compile_policy(rules, check=False)
-    active = _active_edges(policy, messages, seed)
-    micros = _micros_per_message(policy, active, messages, seed)
-    policy_bytes, per_edge, per_message = _memory(rules, active)
+    carrying = _active_edges(policy, active, seed)
+    micros = _micros_per_message(policy, carrying, messages, seed)
+    policy_bytes, per_edge, per_message = _memory(rules, carrying)
     return {
         "agents": agents,
         "edges": policy.edge_count,
-        "active_edges": len(active),
+        "active_edges": len(carrying),
         "us_per_message": round(micros, 2),
         "policy_mib": round(policy_bytes / 2**20, 1),
         "policy_bytes_per_edge": round(policy_bytes / max(policy.edge_count, 1), 1),
@@ -144,13 +148,13 @@ def measure(agents: int, edges: int, messages: int, seed: int = 0) -> dict[str, 
     }
 
 
-def curve(points: Sequence[tuple[int, int]], messages: int = 20_000, seed: int = 0
-          ) -> list[dict[str, float | int]]:
-    """(agents, edges) → µs per message and memory, through the full chain."""
-    return [measure(agents, edges, messages, seed) for agents, edges in points]
+def curve(points: Sequence[tuple[int, int, int]], messages: int = 20_000, seed: int = 0
+          ) -> list[dict[str, float | int | str]]:
+    """(agents, edges, active edges) → µs per message and memory, through the full chain."""
+    return [measure(agents, edges, active, messages, seed) for agents, edges, active in points]
 
 
-def flatness(rows: Sequence[dict[str, float | int]]) -> float:
+def flatness(rows: Sequence[dict[str, float | int | str]]) -> float:
     """Largest over smallest µs per message along a curve (1.0 is perfectly flat)."""
     costs = [float(row["us_per_message"]) for row in rows]
     return max(costs) / min(costs) if costs else float("nan")

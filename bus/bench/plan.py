@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 Point = tuple[int, int]  # (agents, edges)
+Traffic = tuple[int, int, int]  # (agents, edges, active edges)
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,9 @@ class Plan:
     sizes: tuple[int, ...]
     size_budget_bytes: int
     processes_messages: int
-    agent_points: tuple[Point, ...]
-    edge_points: tuple[Point, ...]
+    agent_points: tuple[Traffic, ...]
+    edge_points: tuple[Traffic, ...]
+    active_points: tuple[Traffic, ...]
     decision_messages: int
     compile_points: tuple[Point, ...]
     compile_decisions: int
@@ -43,9 +45,12 @@ FULL = Plan(
     sizes=(100, 250, 1_024, 4_096, 16_384, 65_536),
     size_budget_bytes=256 * 2**20,
     processes_messages=100_000,
-    agent_points=((10, 100), (100, 1_000), (1_000, 10_000), (10_000, 100_000)),
-    edge_points=((1_000, 1_000), (1_000, 10_000), (1_000, 100_000), (1_000, 1_000_000),
-                 (10_000, 1_000_000)),
+    agent_points=((10, 100, 1_000), (100, 1_000, 1_000), (1_000, 10_000, 1_000),
+                  (10_000, 100_000, 1_000)),
+    edge_points=((100, 100, 1_000), (1_000, 10_000, 1_000), (1_000, 100_000, 1_000),
+                 (1_000, 1_000_000, 1_000), (10_000, 1_000_000, 1_000)),
+    active_points=((10_000, 1_000_000, 100), (10_000, 1_000_000, 1_000),
+                   (10_000, 1_000_000, 5_000), (10_000, 1_000_000, 20_000)),
     decision_messages=20_000,
     compile_points=((1_000, 10_000), (10_000, 100_000), (10_000, 1_000_000)),
     compile_decisions=100_000,
@@ -62,8 +67,9 @@ QUICK = Plan(
     sizes=(100, 65_536),
     size_budget_bytes=64 * 2**20,
     processes_messages=10_000,
-    agent_points=((10, 100), (100, 1_000)),
-    edge_points=((100, 100), (100, 5_000)),
+    agent_points=((10, 100, 200), (100, 1_000, 200)),
+    edge_points=((100, 100, 200), (100, 5_000, 200)),
+    active_points=((100, 5_000, 100), (100, 5_000, 1_000)),
     decision_messages=2_000,
     compile_points=((100, 1_000),),
     compile_decisions=5_000,

@@ -29,11 +29,12 @@ from bus.bench import children as ch
 from bus.bench.collector import Collector, Phase
 from bus.bench.sender import Sender
 from bus.bench.workload import Route, Workload
+from bus.errors import MembraneError
 
 MIN_SHARE_AFTER_BURST = 0.25  # below this, the relay kept up with the writer
 
 
-class PhaseLost(Exception):
+class PhaseLost(MembraneError):
     """Not every message of a phase arrived in time."""
 
 

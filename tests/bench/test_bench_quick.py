@@ -61,8 +61,8 @@ def test_every_configuration_and_section_is_reported(results: Run) -> None:
     assert [entry["processes"] for entry in data["processes"]] == [1, 2]
     assert all(entry["msgs_per_s"] > 0 for entry in data["processes"])
     curves = data["decision_cost"]
-    assert curves["agents"] and curves["edges"]
-    assert all(row["us_per_message"] > 0 for row in curves["agents"] + curves["edges"])
+    assert curves["agents"] and curves["edges"] and curves["active_edges"]
+    assert all(row["us_per_message"] > 0 for rows in curves.values() for row in rows)
     assert data["policy_compile"][0]["agents"] == 100
 
 
