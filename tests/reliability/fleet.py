@@ -8,9 +8,11 @@ ring (``b0``…) gives a test outboxes no earlier phase has touched.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from bus import headers as h
+from bus.reliability.traffic import NumberedProducer, OutputReader
 
 AGENTS = 4
 REFUSED_EVERY = 10  # every tenth message goes to a recipient the rules do not allow
@@ -66,3 +68,26 @@ def message(prefix: str, seq: int, ring: str = "a") -> tuple[str, list[tuple[str
     sender = seq % AGENTS
     step = 2 if seq % REFUSED_EVERY == 0 else 1
     return outbox(prefix, sender, ring), [(h.TO, agent(sender + step, ring).encode())]
+
+
+async def stream(producer: NumberedProducer, reader: OutputReader, prefix: str,
+                 numbers: range, *, ring: str = "a", ahead: int = 4_000, chunk: int = 250,
+                 pace: float = 0.01, stop: asyncio.Event | None = None) -> int:
+    """Write the inputs ``numbers`` in chunks, never more than ``ahead`` inputs in front
+    of the outputs the recipients have seen, so writing goes on as long as the relay
+    works (and waits while it does not). Ends early when ``stop`` is set; returns the
+    first number not written."""
+    first = numbers.start
+    for start in range(numbers.start, numbers.stop, chunk):
+        while reader.records < start - first - ahead:
+            if stop is not None and stop.is_set():
+                return start
+            await asyncio.sleep(0.01)
+        if stop is not None and stop.is_set():
+            return start
+        for seq in range(start, min(numbers.stop, start + chunk)):
+            topic, headers = message(prefix, seq, ring)
+            await producer.send(topic, seq, headers=headers)
+        await producer.flush()
+        await asyncio.sleep(pace)
+    return numbers.stop

@@ -39,26 +39,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 OUTAGE = 4.0  # seconds of the outage over which the relay's CPU time is measured
 MAX_OUTAGE_CPU_SHARE = 0.25  # of one core; a spinning reconnect loop would use ~1.0
-AHEAD = 2_000
-CHUNK = 250
-
-
-async def write_until(stop: asyncio.Event, producer: NumberedProducer, reader: OutputReader,
-                      prefix: str, first: int, ring: str) -> int:
-    """Write inputs from ``first`` until ``stop`` is set; returns the next number."""
-    seq = first
-    while not stop.is_set():
-        if reader.records < seq - first - AHEAD:
-            await asyncio.sleep(0.01)
-            continue
-        for _ in range(CHUNK):
-            topic, headers = fleet.message(prefix, seq, ring)
-            await producer.send(topic, seq, headers=headers)
-            seq += 1
-        await producer.flush()
-    return seq
-
-
 async def write_all(producer: NumberedProducer, prefix: str, first: int, count: int,
                     ring: str) -> None:
     for seq in range(first, first + count):
@@ -86,7 +66,8 @@ async def test_broker_restart_under_load(
         producer = NumberedProducer(broker.bootstrap, first, request_timeout=5.0)
         await producer.start()
         stop = asyncio.Event()
-        writing = asyncio.create_task(write_until(stop, producer, reader, prefix, 0, "a"))
+        writing = asyncio.create_task(
+            fleet.stream(producer, reader, prefix, range(10**9), ahead=2_000, pace=0, stop=stop))
         assert await reader.wait(lambda: reader.records >= before_outage, 120)
 
         # The outage, under load: the writers are mid-stream when the broker goes.

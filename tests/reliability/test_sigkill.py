@@ -31,23 +31,7 @@ from .conftest import Report
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-CHUNK = 250
-AHEAD = 4_000  # inputs the writers may be ahead of the recipients
-PACE = 0.01  # seconds between chunks: a stream, not one burst
 MIN_PROGRESS = 1_000  # outputs each incarnation relays before it is killed
-
-
-async def stream(producer: NumberedProducer, reader: OutputReader, prefix: str, total: int
-                 ) -> None:
-    """Write ``total`` inputs in chunks, staying at most ``AHEAD`` inputs ahead of the
-    outputs seen, so writing goes on for the whole run, kills included."""
-    for start in range(0, total, CHUNK):
-        await reader.wait(lambda s=start: reader.records >= s - AHEAD, 600)
-        for seq in range(start, min(total, start + CHUNK)):
-            topic, headers = fleet.message(prefix, seq)
-            await producer.send(topic, seq, headers=headers)
-        await producer.flush()
-        await asyncio.sleep(PACE)
 
 
 def kill_point(rng: random.Random, written: int, total: int, kills_left: int) -> int:
@@ -86,7 +70,7 @@ async def test_sigkill_during_a_stream_loses_nothing(
         relay.start()
         await relay.wait_ready_async()
         async with reader, NumberedProducer(broker.bootstrap, ledger) as producer:
-            writing = asyncio.create_task(stream(producer, reader, prefix, total))
+            writing = asyncio.create_task(fleet.stream(producer, reader, prefix, range(total)))
             for done in range(kills):
                 # Each incarnation joins, relays some of the stream, and dies mid-way.
                 await relay.wait_ready_async()

@@ -34,7 +34,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 GRACE = 5.0
 SHUTDOWN_SLACK = 10.0  # interpreter exit, closing clients; the drain itself is within GRACE
-CHUNK = 500
 
 
 async def committed_offsets(bootstrap: str, group: str, topics: dict[str, int]
@@ -66,27 +65,19 @@ async def test_sigterm_under_load_drains_commits_and_exits_zero(
         async with OutputReader(bootstrap, ledger, inboxes=fleet.inboxes(prefix),
                                 quarantine=fleet.quarantine(prefix)) as reader, \
                 NumberedProducer(bootstrap, ledger) as producer:
-
-            async def write() -> None:
-                for start in range(0, total, CHUNK):
-                    for seq in range(start, start + CHUNK):
-                        topic, headers = fleet.message(prefix, seq)
-                        await producer.send(topic, seq, headers=headers)
-                    await producer.flush()
-                    await asyncio.sleep(0.01)
-
-            writing = asyncio.create_task(write())
+            writing = asyncio.create_task(fleet.stream(producer, reader, prefix, range(total)))
             assert await reader.wait(lambda: reader.records >= total // 3, 120)
             asked = time.monotonic()
             code = await relay.terminate_async(GRACE + SHUTDOWN_SLACK + 30)
             took = time.monotonic() - asked
-            await writing
+            # The writers go on until they are well ahead of the recipients, then wait.
             await reader.settle(quiet=2.0)
             finished = {seq for seq in producer.where if ledger.seen(seq)}
             offsets = await committed_offsets(bootstrap, group, partitions)
             before_restart = ledger.reconcile()
 
             relay.start()
+            await writing
             complete = await reader.wait_complete(180)
             await reader.settle()
         result = ledger.reconcile()
@@ -110,7 +101,7 @@ async def test_sigterm_under_load_drains_commits_and_exits_zero(
     assert took < GRACE + SHUTDOWN_SLACK
     assert "all input committed" in relay.log_text()
     assert before_restart.duplicates == 0 and before_restart.conflicts == 0
-    assert 0 < len(finished) < total
+    assert 0 < len(finished) < total  # the writers were still writing when it stopped
     assert misplaced == {}, misplaced
     assert complete, f"missing e.g. {ledger.missing()}"
     assert result.lost == 0 and result.duplicates == 0 and result.unexpected == 0
