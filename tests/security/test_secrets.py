@@ -185,3 +185,25 @@ async def test_membrane_run_at_debug_level_neither_logs_nor_exports_the_secret(
     assert not shown(SASL_PASSWORD, logged) and not shown(SASL_PASSWORD, exposition)
     assert health == (200, 503)  # running, retrying, not ready
     assert code == 0
+
+
+def test_any_secret_read_from_the_environment_is_masked_in_messages_and_tracebacks(
+    debug_log: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The MQTT password takes the same road (``bus.secrets``) as the Kafka ones."""
+    from bus.mqtt.connection import _password
+    from bus.rules.transports import MqttSettings
+
+    secret = "mqtt-secret-5e1a"
+    monkeypatch.setenv("MEMBRANE_TEST_MQTT_PASSWORD", secret)
+    assert _password(MqttSettings(username="m", password_env="MEMBRANE_TEST_MQTT_PASSWORD")) \
+        == secret
+    log = logging.getLogger("membrane.test")
+    log.warning("connecting with %s", secret)
+    try:
+        raise RuntimeError(f"refused: {secret!r}")
+    except RuntimeError:
+        log.exception("failed")
+    logged = debug_log.getvalue()
+    assert "connecting with ***" in logged and "RuntimeError: refused: '***'" in logged
+    assert secret not in logged
