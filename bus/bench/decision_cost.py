@@ -6,7 +6,7 @@ envelopes — no broker — for fleets built by ``bus.bench_policy``'s
 ``agents`` agents), and reports:
 
 - CPU microseconds per message (``time.process_time``, so other processes
-  on a shared machine do not inflate it), best of three passes, in steady
+  on a shared machine do not inflate it), best of five passes, in steady
   state: traffic runs over a set number of *active* edges, each of which
   carried a message before the timed ones, and the garbage collector is
   tuned as in the relay. Holding the active edges fixed while the fleet or
@@ -42,7 +42,7 @@ from bus.policy.policy import Policy
 from bus.rules.schema import RulesFile
 from bus.sensors import SensorHub
 
-TIMED_PASSES = 3
+TIMED_PASSES = 5
 STATE_BASELINE_EDGES = 50
 
 

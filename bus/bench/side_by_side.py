@@ -194,6 +194,10 @@ class Runner:
         two = await self.processes(2)
         for entry in (one, two):
             entry["vs_one"] = float(entry["msgs_per_s"]) / full.msgs_per_s
+            # What N processes would deliver with a core each: N times one, scaled by
+            # how much more CPU a message takes when the work is split.
+            entry["vs_one_a_core_each"] = (float(entry["processes"]) * full.cpu_s_per_million
+                                           / float(entry["cpu_s_per_million"]))
         result.processes = [one, two]
         result.rows = rows
         result.sizes = self.sizes
