@@ -39,6 +39,14 @@ from types import TracebackType
 from deploy_image import Image
 
 IMAGE_PREFIX = "/opt/membrane"
+REPO_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def _under_tmp(*paths: str) -> list[str]:
+    """The outermost of ``paths`` that live below /tmp, each once."""
+    resolved = {Path(p).resolve() for p in paths}
+    inside = sorted(str(p) for p in resolved if p.is_relative_to("/tmp"))
+    return [p for p in inside if not any(p != o and Path(p).is_relative_to(o) for o in inside)]
 BASE_IMAGE_ENV = {"LANG": "C.UTF-8"}
 
 
@@ -123,6 +131,7 @@ class ContainerSandbox:
         setpriv = self._privileges()
         env = ["env", "-i", *(f"{k}={v}" for k, v in self.environment().items())]
         q = shlex.quote
+        kept = list(enumerate(_under_tmp(sys.prefix, REPO_ROOT), start=3))
         return "\n".join(
             [
                 "set -e",
@@ -141,7 +150,17 @@ class ContainerSandbox:
                 "for m in $(awk '{print $5}' /proc/self/mountinfo); do case $m in "
                 "/proc*|/sys*|/dev*) ;; *) mount -o remount,bind,ro $m 2>/dev/null || true ;; "
                 "esac; done",
+                *(f"exec {fd}< {q(path)}" for fd, path in kept),
                 "mount -t tmpfs -o size=64m,mode=1777 tmpfs /tmp",
+                # The interpreter and the checkout stay reachable when this
+                # machine keeps them under /tmp (a CI clone may): the tmpfs
+                # would hide them, so they are bound back from open handles.
+                *(
+                    f"mkdir -p {q(path)} && "
+                    f"mount --no-canonicalize --bind /proc/self/fd/{fd} {q(path)} && "
+                    f"mount -o remount,bind,ro {q(path)}"
+                    for fd, path in kept
+                ),
                 f"cd {q(cwd)}",
                 "exec " + " ".join(q(word) for word in [*setpriv, *env, *self.argv]),
             ]
