@@ -16,6 +16,7 @@ from bus.reliability.traffic import NumberedProducer, OutputReader
 
 AGENTS = 4
 REFUSED_EVERY = 10  # every tenth message goes to a recipient the rules do not allow
+AHEAD = 4_000  # inputs a stream's writers may be in front of the outputs seen
 RINGS = ("a", "b")
 
 
@@ -71,7 +72,7 @@ def message(prefix: str, seq: int, ring: str = "a") -> tuple[str, list[tuple[str
 
 
 async def stream(producer: NumberedProducer, reader: OutputReader, prefix: str,
-                 numbers: range, *, ring: str = "a", ahead: int = 4_000, chunk: int = 250,
+                 numbers: range, *, ring: str = "a", ahead: int = AHEAD, chunk: int = 250,
                  pace: float = 0.01, stop: asyncio.Event | None = None) -> int:
     """Write the inputs ``numbers`` in chunks, never more than ``ahead`` inputs in front
     of the outputs the recipients have seen, so writing goes on as long as the relay
