@@ -30,6 +30,8 @@ import random
 import time
 import tracemalloc
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 from bus.bench.membrane_relay import GC_THRESHOLDS
 from bus.bench.rules import with_full_chain
@@ -150,8 +152,16 @@ def measure(agents: int, edges: int, active: int, messages: int, seed: int = 0
 
 def curve(points: Sequence[tuple[int, int, int]], messages: int = 20_000, seed: int = 0
           ) -> list[dict[str, float | int | str]]:
-    """(agents, edges, active edges) → µs per message and memory, through the full chain."""
-    return [measure(agents, edges, active, messages, seed) for agents, edges, active in points]
+    """(agents, edges, active edges) → µs per message and memory, through the full chain.
+
+    Each point runs in a fresh process, one at a time, so no point inherits
+    the heap (and the cache behaviour) the previous ones left behind.
+    """
+    rows = []
+    for agents, edges, active in points:
+        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+            rows.append(pool.submit(measure, agents, edges, active, messages, seed).result())
+    return rows
 
 
 def flatness(rows: Sequence[dict[str, float | int | str]]) -> float:
