@@ -125,23 +125,10 @@ class CollectiveSwarm:
         self.world = World(truth, params.noise)
         names = agent_names("learner", params.agents)
         self.learners = [Learner(name, params, self.world, seed) for name in names]
-        self._rules = swarm_rules(names, topology=params.topology, seed=seed)
-
-    @property
-    def agents(self) -> Sequence[Learner]:
-        return self.learners
-
-    @property
-    def rules(self) -> Rules:
-        return self._rules
-
-    @property
-    def rounds(self) -> int:
-        return self.params.rounds
-
-    @property
-    def seconds_per_round(self) -> float:
-        return 1.0
+        self.agents: Sequence[Learner] = self.learners
+        self.rules: Rules = swarm_rules(names, topology=params.topology, seed=seed)
+        self.rounds = params.rounds
+        self.seconds_per_round = 1.0
 
     def mean_error(self) -> float:
         return statistics.fmean(error(a.belief, self.world.truth) for a in self.learners)

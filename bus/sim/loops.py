@@ -225,8 +225,11 @@ class LoopSwarm:
         self.members: list[Any] = self._build(params)
         names = [m.name for m in self.members]
         roles = {"clients": names[1:], "servers": names[:1]} if self.pattern == "retry" else {}
-        self._rules = swarm_rules(names, topology=None, groups=roles, edges=self._edges(),
-                                  filters=damping_filters(params.damping, seed))
+        self.agents: Sequence[Any] = self.members
+        self.rules: Rules = swarm_rules(names, topology=None, groups=roles, edges=self._edges(),
+                                        filters=damping_filters(params.damping, seed))
+        self.rounds = params.rounds
+        self.seconds_per_round = 1.0
 
     @staticmethod
     def _build(params: LoopParams) -> list[Any]:
@@ -244,22 +247,6 @@ class LoopSwarm:
             return [{"name": "calls", "from": "clients", "to": "servers"},
                     {"name": "responses", "from": "servers", "to": "clients"}]
         return [{"name": "peers", "from": "swarm", "to": "swarm"}]
-
-    @property
-    def agents(self) -> Sequence[Any]:
-        return self.members
-
-    @property
-    def rules(self) -> Rules:
-        return self._rules
-
-    @property
-    def rounds(self) -> int:
-        return self.params.rounds
-
-    @property
-    def seconds_per_round(self) -> float:
-        return 1.0
 
     def observe(self, round_no: int) -> Mapping[str, float]:
         if self.pattern != "retry":

@@ -184,27 +184,14 @@ class PressureSwarm:
                  for name in names}
         self.respondents = [Respondent(name, params, seed, name in confederates, turns[name])
                             for name in names]
-        self._rules = swarm_rules(
+        self.agents: Sequence[Respondent] = self.respondents
+        # One more round than turns, so the last speaker's post is delivered and seen.
+        self.rounds = params.passes * n + 1
+        self.seconds_per_round = self.SECONDS_PER_ROUND
+        self.rules: Rules = swarm_rules(
             names, topology=params.topology, seed=seed,
             filters=damper_filters(params.damper, params, self.SECONDS_PER_ROUND),
             sensors={"window_seconds": (n + 1) * self.SECONDS_PER_ROUND})
-
-    @property
-    def agents(self) -> Sequence[Respondent]:
-        return self.respondents
-
-    @property
-    def rules(self) -> Rules:
-        return self._rules
-
-    @property
-    def rounds(self) -> int:
-        # One more round so the last speaker's post is delivered and seen.
-        return self.params.passes * self.params.agents + 1
-
-    @property
-    def seconds_per_round(self) -> float:
-        return self.SECONDS_PER_ROUND
 
     def _honest(self) -> list[Respondent]:
         return [r for r in self.respondents if not r.stubborn]

@@ -60,24 +60,11 @@ class ShowcaseSwarm:
         self._loopers: list[Polite | Delegator] = [
             Polite("polite-a", opener="polite-b"), Polite("polite-b"),
             *(Delegator(r, roles[(i + 1) % 3], starts=i == 0) for i, r in enumerate(roles))]
-        self._rules = showcase_rules([a.name for a in self._pressure.agents],
-                                     [a.name for a in self._loopers], damped, seed)
-
-    @property
-    def agents(self) -> Sequence[Agent]:
-        return [*self._pressure.agents, *self._loopers]
-
-    @property
-    def rules(self) -> Rules:
-        return self._rules
-
-    @property
-    def rounds(self) -> int:
-        return ROUNDS
-
-    @property
-    def seconds_per_round(self) -> float:
-        return 1.0
+        self.agents: Sequence[Agent] = [*self._pressure.agents, *self._loopers]
+        self.rules: Rules = showcase_rules([a.name for a in self._pressure.agents],
+                                           [a.name for a in self._loopers], damped, seed)
+        self.rounds = ROUNDS
+        self.seconds_per_round = 1.0
 
     def observe(self, round_no: int) -> Mapping[str, float]:
         respondents = self._pressure.respondents
