@@ -107,6 +107,11 @@ def _targets(side: SideBySide, agents_curve: list[dict[str, Any]],
         (f"full chain added p99 ≤ {TARGET_ADDED_P99_MS:g} ms at the fixed load (ms)",
          full.added_fixed.get("p99_ms", math.nan),
          full.added_fixed.get("p99_ms", math.inf) <= TARGET_ADDED_P99_MS),
+        ("full chain p99 minus the no-op relay's at the fixed load (ms): what membrane "
+         "adds beyond carrying a message through a relay on this broker",
+         full.fixed.get("p99_ms", math.nan) - noop.fixed.get("p99_ms", math.nan),
+         full.fixed.get("p99_ms", math.inf) - noop.fixed.get("p99_ms", 0.0)
+         <= TARGET_ADDED_P99_MS),
         ("decision + sensor cost flat within 20 % over the agents curve (max/min)",
          decision_cost.flatness(agents_curve),
          decision_cost.flatness(agents_curve) <= TARGET_FLATNESS),
