@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 from bus.errors import ConfigError, UpstreamError
+from bus.lifecycle import AsyncLifecycle
 
 ENV_VAR = "MEMBRANE_TANSU_BIN"
 
@@ -58,7 +59,7 @@ def _answers(host: str, port: int) -> bool:
         return False
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(AsyncLifecycle):
     """A tansu broker on a loopback port, started and stopped with this object.
 
     ``start``/``stop`` are idempotent; the object is also a (sync and async)
@@ -134,15 +135,3 @@ class EmbeddedBroker:
         tb: TracebackType | None,
     ) -> None:
         self.stop_sync()
-
-    async def __aenter__(self) -> EmbeddedBroker:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

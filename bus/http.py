@@ -18,6 +18,7 @@ from collections.abc import Callable
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bus.errors import ConfigError
+from bus.lifecycle import AsyncLifecycle
 from bus.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-class MetricsServer:
+class MetricsServer(AsyncLifecycle):
     """Serves the metrics and the probes; ``port`` is known after ``start``."""
 
     def __init__(
@@ -75,13 +76,6 @@ class MetricsServer:
         if server is not None:
             server.close()
             await server.wait_closed()
-
-    async def __aenter__(self) -> MetricsServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     def respond(self, method: str, path: str) -> tuple[int, str, bytes]:
         """(status, content type, body) for one request."""

@@ -14,7 +14,6 @@ import contextlib
 import logging
 import socket
 from collections.abc import Sequence
-from types import TracebackType
 
 from bus.clock import SYSTEM_CLOCK, Clock
 from bus.errors import ConfigError, MembraneError, UpstreamError
@@ -27,6 +26,7 @@ from bus.gateway.stats import GatewayStats
 from bus.gateway.throttle import Damper
 from bus.gateway.upstream import Streams, UpstreamConnector
 from bus.gateway.versions import INSPECTED, decodable_range
+from bus.lifecycle import AsyncLifecycle
 from bus.metrics import Metrics
 from bus.policy import PolicyHolder
 from bus.rules.transports import KafkaSettings
@@ -75,7 +75,7 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class Gateway:
+class Gateway(AsyncLifecycle):
     """The Kafka-protocol gateway.
 
     ``holder`` supplies the policy (read per request, so reloads apply at
@@ -260,15 +260,3 @@ class Gateway:
             await Connection(session, (reader, writer), upstream, plan_request).run()
         finally:
             gauge.dec()
-
-    async def __aenter__(self) -> Gateway:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

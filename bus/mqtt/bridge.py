@@ -33,6 +33,7 @@ from bus.engine.engine import Engine
 from bus.engine.outcome import Outcome
 from bus.envelope import decode_envelope
 from bus.errors import ProtocolError
+from bus.lifecycle import AsyncLifecycle
 from bus.mqtt.codec import DEFAULT_MAX_PAYLOAD, MqttCodec
 from bus.mqtt.connection import Backoff, make_client, paho_client
 from bus.mqtt.inflight import Inbound, InFlight
@@ -49,7 +50,7 @@ WRONG_TRANSPORT = "wrong-transport"
 INTERNAL_ERROR = "internal-error"
 
 
-class MqttBridge:
+class MqttBridge(AsyncLifecycle):
     """``MqttBridge(engine, settings, sinks={"kafka": kafka_sink})``; ``start``/``stop``.
 
     ``sinks`` writes outcomes for other transports; without a Kafka sink,
@@ -121,13 +122,6 @@ class MqttBridge:
         for delivery in list(self._deliveries):
             delivery.cancel()
         self._deliveries.clear()
-
-    async def __aenter__(self) -> MqttBridge:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     @property
     def in_flight(self) -> int:

@@ -29,6 +29,7 @@ from bus.engine.engine import Engine
 from bus.engine.outcome import Outcome
 from bus.engine.ports import PolicySource, SensorSink
 from bus.errors import UpstreamError
+from bus.lifecycle import AsyncLifecycle
 from bus.metrics import Metrics
 from bus.mqtt.connection import Backoff
 from bus.relay.assignor import AffinityAssignor
@@ -44,7 +45,7 @@ Assignment = Literal["group", "agent", "partition"]
 MAX_UNEXPECTED_FAILURES = 5
 
 
-class Relay:
+class Relay(AsyncLifecycle):
     """Reads outboxes, decides, writes inboxes/quarantine; see the module docstring.
 
     ``topics`` replaces the outbox pattern with a fixed list. ``assignment``
@@ -150,13 +151,6 @@ class Relay:
         if self._owns_engine:
             await self.engine.stop()
         return self._drained
-
-    async def __aenter__(self) -> Relay:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop(self._grace)
 
     # -- supervision -------------------------------------------------------
 

@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from bus import headers as h
+from bus.lifecycle import AsyncLifecycle
 from bus.reliability.ledger import LEDGER_HEADER, WHOLE, Ledger
 
 Headers = Sequence[tuple[str, bytes]]
@@ -76,7 +77,7 @@ class _OpenBatch:
         self.outputs: list[int] = []
 
 
-class NumberedProducer:
+class NumberedProducer(AsyncLifecycle):
     """Produces numbered inputs; the ledger expects those the broker acknowledged."""
 
     def __init__(self, bootstrap: str, ledger: Ledger, *, request_timeout: float = 30.0,
@@ -102,13 +103,6 @@ class NumberedProducer:
         with contextlib.suppress(KafkaError, OSError, asyncio.TimeoutError):
             await self.flush()
         await _stop_quietly(self._producer.stop())
-
-    async def __aenter__(self) -> NumberedProducer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     async def send(self, topic: str, seq: int, *, headers: Headers = (),
                    value: bytes | None = None, key: bytes | None = None, outputs: int = 1,
@@ -165,7 +159,7 @@ class NumberedProducer:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
 
-class OutputReader:
+class OutputReader(AsyncLifecycle):
     """Reads inboxes and quarantine from the start and feeds the ledger.
 
     ``inboxes`` maps each inbox (or channel) topic to the slot name of what
@@ -214,13 +208,6 @@ class OutputReader:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await _stop_quietly(consumer.stop())
-
-    async def __aenter__(self) -> OutputReader:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     async def _read(self) -> None:
         assert self._consumer is not None
