@@ -29,13 +29,14 @@ from collections.abc import Awaitable, Mapping, Sequence
 import aiomqtt
 
 from bus import headers as h
+from bus.backoff import Backoff
 from bus.engine.engine import Engine
 from bus.engine.outcome import Outcome
 from bus.envelope import decode_envelope
 from bus.errors import ProtocolError
 from bus.lifecycle import AsyncLifecycle
 from bus.mqtt.codec import DEFAULT_MAX_PAYLOAD, MqttCodec
-from bus.mqtt.connection import Backoff, make_client, paho_client
+from bus.mqtt.connection import make_client, paho_client
 from bus.mqtt.inflight import Inbound, InFlight
 from bus.mqtt.router import OutcomeSink, Router
 from bus.mqtt.sink import MqttSink

@@ -1,4 +1,4 @@
-"""Connecting to the MQTT broker: client options from settings, and reconnect backoff.
+"""Connecting to the MQTT broker: client options from settings.
 
 The bridge's session is persistent — clean start off (MQTT 5) or clean
 session false (3.1.1), with a session expiry — so that what agents publish
@@ -10,9 +10,7 @@ messages the broker lets the bridge hold.
 
 from __future__ import annotations
 
-import random
 import ssl
-from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
@@ -90,32 +88,3 @@ def paho_client(client: aiomqtt.Client) -> paho.Client:
     inner: paho.Client = client._client
     return inner
 
-
-class Backoff:
-    """Exponential backoff with full jitter: the n-th retry waits a uniform
-    random time in [0, min(cap, base * 2**n)], so bridges that lost the same
-    broker do not reconnect in lockstep. ``reset()`` after a success."""
-
-    __slots__ = ("_attempt", "_random", "base", "cap")
-
-    def __init__(
-        self, base: float = 0.1, cap: float = 10.0, rand: Callable[[], float] = random.random
-    ) -> None:
-        if not 0 < base <= cap:
-            raise ValueError("backoff needs 0 < base <= cap")
-        self.base = base
-        self.cap = cap
-        self._attempt = 0
-        self._random = rand
-
-    @property
-    def attempt(self) -> int:
-        return self._attempt
-
-    def next_delay(self) -> float:
-        ceiling = min(self.cap, self.base * 2.0 ** min(self._attempt, 62))
-        self._attempt += 1
-        return ceiling * self._random()
-
-    def reset(self) -> None:
-        self._attempt = 0

@@ -15,11 +15,11 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
+from bus.backoff import Backoff
 from bus.engine.commit import Ticket
 from bus.engine.outcome import QUARANTINE, VERDICT_UNROUTABLE, Outcome, quarantine_headers
 from bus.engine.tasks import cancel_and_wait
 from bus.errors import UpstreamError
-from bus.mqtt.connection import Backoff
 
 log = logging.getLogger(__name__)
 

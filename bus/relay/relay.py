@@ -23,6 +23,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
+from bus.backoff import Backoff
 from bus.clock import SYSTEM_CLOCK, Clock
 from bus.engine.dedupe import DedupeWindow
 from bus.engine.engine import Engine
@@ -31,7 +32,6 @@ from bus.engine.ports import PolicySource, SensorSink
 from bus.errors import UpstreamError
 from bus.lifecycle import AsyncLifecycle
 from bus.metrics import Metrics
-from bus.mqtt.connection import Backoff
 from bus.relay.assignor import AffinityAssignor
 from bus.relay.foreign import ForeignLane, Publisher
 from bus.relay.kafka_options import client_options

@@ -1,4 +1,4 @@
-"""Connecting to MQTT: persistent sessions, manual acks, backoff with jitter."""
+"""Connecting to MQTT: persistent sessions and manual acks."""
 
 from __future__ import annotations
 
@@ -9,30 +9,11 @@ import aiomqtt
 import pytest
 
 from bus.errors import ConfigError
-from bus.mqtt.connection import Backoff, make_client, paho_client
+from bus.mqtt.connection import make_client, paho_client
 from bus.rules.transports import MqttSettings
 
 if TYPE_CHECKING:
     from tests.mqtt.conftest import MosquittoBroker
-
-
-def test_backoff_grows_exponentially_up_to_the_cap_and_resets() -> None:
-    backoff = Backoff(base=0.5, cap=4.0, rand=lambda: 1.0)
-    assert [backoff.next_delay() for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
-    backoff.reset()
-    assert backoff.attempt == 0
-    assert backoff.next_delay() == 0.5
-
-
-def test_backoff_jitter_spreads_delays_over_the_whole_window() -> None:
-    draws = iter([0.0, 0.25, 0.999])
-    backoff = Backoff(base=1.0, cap=1.0, rand=lambda: next(draws))
-    assert [backoff.next_delay() for _ in range(3)] == [0.0, 0.25, 0.999]
-
-
-def test_backoff_rejects_nonsense_bounds() -> None:
-    with pytest.raises(ValueError, match="base <= cap"):
-        Backoff(base=2.0, cap=1.0)
 
 
 async def test_missing_password_variable_is_a_config_error(
