@@ -1,16 +1,21 @@
-"""End offsets that can be trusted for "read everything up to now".
+"""Reading partitions up to "now": end offsets that can be trusted, and the read.
 
 Some Kafka-compatible brokers (the embedded tansu among them) answer a
 ListOffsets(latest) with the first offset of the last record batch plus one,
 not the offset after its last record, so a reader that stops there misses
 the rest of that batch. ``end_offsets`` asks, then reads the last batch of
 each non-empty partition and takes the offset after its last record.
+
+``read_ranges`` then reads each partition from a start offset up to such an
+end, whatever the broker appends meanwhile: replay stops at the snapshot it
+took, and the dedupe seeder at the tail it meant to read.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -34,3 +39,25 @@ async def end_offsets(consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition]
                 ends[tp] = max(ends[tp], records[-1].offset + 1)
                 probe.discard(tp)
     return ends
+
+
+async def read_ranges(consumer: AIOKafkaConsumer,
+                      ranges: Mapping[TopicPartition, tuple[int, int]], *, wait_ms: int,
+                      max_records: int | None = None,
+                      ) -> AsyncGenerator[tuple[TopicPartition, list[Any]], None]:
+    """The records of each assigned partition from ``start`` up to, not including,
+    ``end`` (``ranges`` maps a partition to ``(start, end)``), one fetched batch at
+    a time; a partition is done once the consumer's position reaches its end."""
+    todo: dict[TopicPartition, int] = {}
+    for tp, (start, end) in ranges.items():
+        if start < end:
+            consumer.seek(tp, start)
+            todo[tp] = end
+    while todo:
+        batch = await consumer.getmany(*todo, timeout_ms=wait_ms, max_records=max_records)
+        for tp, records in batch.items():
+            end = todo.get(tp, 0)
+            yield tp, [record for record in records if record.offset < end]
+        for tp in list(todo):
+            if await consumer.position(tp) >= todo[tp]:
+                del todo[tp]

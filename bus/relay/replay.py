@@ -16,6 +16,7 @@ and never feeds on its own output.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import Mapping
@@ -30,7 +31,7 @@ from bus import headers as h
 from bus.engine.engine import Engine
 from bus.engine.outcome import Outcome
 from bus.errors import ProtocolError, UpstreamError
-from bus.relay.offsets import end_offsets
+from bus.relay.offsets import end_offsets, read_ranges
 from bus.relay.quarantined import QuarantinedRecord
 from bus.relay.sink import partition_of
 
@@ -123,30 +124,21 @@ class Replayer:
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         ends = await end_offsets(consumer, tps)
-        todo: dict[TopicPartition, int] = {}
+        ranges: dict[TopicPartition, tuple[int, int]] = {}
         for tp in tps:
             start = None if which.from_beginning else await consumer.committed(tp)
             if start is None:
                 await consumer.seek_to_beginning(tp)
                 start = await consumer.position(tp)
-            else:
-                consumer.seek(tp, start)
-            if start < ends[tp]:
-                todo[tp] = ends[tp]
+            ranges[tp] = (start, ends[tp])
         progress: dict[TopicPartition, int] = {}
-        while todo:
-            batch = await consumer.getmany(*todo, timeout_ms=500)
-            for tp, records in batch.items():
+        async with contextlib.aclosing(read_ranges(consumer, ranges, wait_ms=500)) as batches:
+            async for tp, records in batches:
                 for record in records:
-                    if record.offset >= todo.get(tp, -1):
-                        break
                     if which.limit is not None and self._summary.replayed >= which.limit:
                         return progress
                     await self._replay_one(producer, tp, record, which)
                     progress[tp] = record.offset + 1
-            for tp in list(todo):
-                if await consumer.position(tp) >= todo[tp]:
-                    del todo[tp]
         return progress
 
     async def _replay_one(self, producer: AIOKafkaProducer, tp: TopicPartition, record: Any,

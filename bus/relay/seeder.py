@@ -21,7 +21,7 @@ from aiokafka.errors import KafkaError
 
 from bus import headers as h
 from bus.engine.dedupe import output_key
-from bus.relay.offsets import end_offsets
+from bus.relay.offsets import end_offsets, read_ranges
 
 log = logging.getLogger(__name__)
 
@@ -67,21 +67,10 @@ class TailSeeder:
                 consumer.assign(tps)
                 ends = await end_offsets(consumer, tps)
                 starts = await consumer.beginning_offsets(tps)
-                todo: dict[TopicPartition, int] = {}
-                for tp in tps:
-                    first = max(starts[tp], ends[tp] - self._depth)
-                    if first < ends[tp]:
-                        consumer.seek(tp, first)
-                        todo[tp] = ends[tp]
-                while todo:
-                    batch = await consumer.getmany(*todo, timeout_ms=200,
-                                                   max_records=FETCH_RECORDS)
-                    for tp, records in batch.items():
-                        keys.extend(_keys(tp.topic, (r.headers for r in records
-                                                     if r.offset < todo.get(tp, 0))))
-                    for tp in list(todo):
-                        if await consumer.position(tp) >= todo[tp]:
-                            del todo[tp]
+                tails = {tp: (max(starts[tp], ends[tp] - self._depth), ends[tp]) for tp in tps}
+                async for tp, records in read_ranges(consumer, tails, wait_ms=200,
+                                                     max_records=FETCH_RECORDS):
+                    keys.extend(_keys(tp.topic, (r.headers for r in records)))
         except TimeoutError:
             log.warning("dedupe window: reading back %s took over %.0fs; continuing with "
                         "%d keys (redelivered messages may be written twice)",
