@@ -99,16 +99,40 @@ class TopicsSpec(_Strict, frozen=True):
             raise ValueError("outbox and inbox templates must differ")
 
 
-class EdgeRule(_Strict, frozen=True):
+class _SelectorRule(_Strict, frozen=True):
+    """What edge and constitution rules share: a name, and the senders
+    (``from``) and recipients (``to``) they apply to, as selectors."""
+
+    name: str
+    from_: Selectors = msgspec.field(name="from")
+    to: Selectors
+
+    def __post_init__(self) -> None:
+        check_identifier(self.name, "rule name")
+        senders, recipients = self.senders, self.recipients
+        if not senders or not recipients:
+            raise ValueError("from and to must each name at least one agent, group or channel")
+        for selector in (*senders, *recipients):
+            check_selector(selector)
+        if any(s.startswith("#") for s in senders):
+            raise ValueError("a channel cannot send: use channels only in 'to'")
+
+    @property
+    def senders(self) -> tuple[str, ...]:
+        return as_tuple(self.from_)
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        return as_tuple(self.to)
+
+
+class EdgeRule(_SelectorRule, frozen=True):
     """A directed allow or deny rule from senders to recipients.
 
     Conditions (``kinds``, ``max_bytes``, ``require_fields``,
     ``content_type``) narrow an allow; a deny takes only ``kinds``.
     """
 
-    name: str
-    from_: Selectors = msgspec.field(name="from")
-    to: Selectors
     action: Literal["allow", "deny"] = "allow"
     mode: Mode = "enforce"
     kinds: tuple[str, ...] = ()
@@ -117,8 +141,7 @@ class EdgeRule(_Strict, frozen=True):
     content_type: str | None = None
 
     def __post_init__(self) -> None:
-        check_identifier(self.name, "rule name")
-        _check_selectors(self.senders, self.recipients)
+        super().__post_init__()
         check_kinds(self.kinds)
         if self.max_bytes is not None and self.max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
@@ -126,23 +149,15 @@ class EdgeRule(_Strict, frozen=True):
         if self.action == "deny" and conditioned:
             raise ValueError("a deny rule takes only kinds as a condition")
 
-    @property
-    def senders(self) -> tuple[str, ...]:
-        return as_tuple(self.from_)
 
-    @property
-    def recipients(self) -> tuple[str, ...]:
-        return as_tuple(self.to)
-
-
-class ConstitutionRule(_Strict, frozen=True):
+class ConstitutionRule(_SelectorRule, frozen=True):
     """A hard limit evaluated before every edge; no allow overrides it.
 
     With ``max_hops`` or ``max_bytes`` it denies only messages over the
-    limit; without either it denies every matching message.
+    limit; without either it denies every matching message. It applies to
+    everyone unless ``from`` or ``to`` narrow it.
     """
 
-    name: str
     from_: Selectors = msgspec.field(name="from", default="*")
     to: Selectors = "*"
     kinds: tuple[str, ...] = ()
@@ -151,8 +166,7 @@ class ConstitutionRule(_Strict, frozen=True):
     mode: Mode = "enforce"
 
     def __post_init__(self) -> None:
-        check_identifier(self.name, "rule name")
-        _check_selectors(self.senders, self.recipients)
+        super().__post_init__()
         check_kinds(self.kinds)
         if self.max_hops is not None and self.max_hops < 1:
             raise ValueError("max_hops must be at least 1")
@@ -160,25 +174,8 @@ class ConstitutionRule(_Strict, frozen=True):
             raise ValueError("max_bytes must be positive")
 
     @property
-    def senders(self) -> tuple[str, ...]:
-        return as_tuple(self.from_)
-
-    @property
-    def recipients(self) -> tuple[str, ...]:
-        return as_tuple(self.to)
-
-    @property
     def unconditional(self) -> bool:
         return self.max_hops is None and self.max_bytes is None
-
-
-def _check_selectors(senders: tuple[str, ...], recipients: tuple[str, ...]) -> None:
-    if not senders or not recipients:
-        raise ValueError("from and to must each name at least one agent, group or channel")
-    for selector in (*senders, *recipients):
-        check_selector(selector)
-    if any(s.startswith("#") for s in senders):
-        raise ValueError("a channel cannot send: use channels only in 'to'")
 
 
 class RulesFile(_Strict, frozen=True):
