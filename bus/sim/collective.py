@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 import msgspec
 
 from bus.sim.beliefs import Belief, error, fuse, truth_from_bits
+from bus.sim.bounds import check_at_least, check_fractions
 from bus.sim.messages import Incoming, Outgoing
 from bus.sim.rulesets import Topology, swarm_rules
 from bus.sim.scenario import Rules, agent_names, agent_rng
@@ -49,15 +50,11 @@ class CollectiveParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     topology: Topology = Topology()
 
     def __post_init__(self) -> None:
-        if self.agents < 2:
-            raise ValueError("agents must be at least 2")
-        if self.propositions < 1:
-            raise ValueError("propositions must be at least 1")
+        check_at_least(self, 2, "agents")
+        check_at_least(self, 1, "propositions")
         if self.rounds < 2:
             raise ValueError("rounds must be at least 2 (hello, then learning)")
-        for name in ("evidence_rate", "fusion_rate"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1")
+        check_fractions(self, "evidence_rate", "fusion_rate")
         if not 0.0 <= self.noise <= 0.5:
             raise ValueError("noise must be between 0 and 0.5")
 

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from bus.sim.bounds import check_at_least
 from bus.sim.messages import Incoming, Outgoing
 from bus.sim.rulesets import swarm_rules
 from bus.sim.scenario import Rules, agent_names
@@ -62,11 +63,8 @@ class LoopParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.rounds < 2:
-            raise ValueError("rounds must be at least 2")
-        for name in ("clients", "call_interval", "timeout", "attempts", "capacity"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
+        check_at_least(self, 2, "rounds")
+        check_at_least(self, 1, "clients", "call_interval", "timeout", "attempts", "capacity")
         if not 0 <= self.hiccup_start <= self.hiccup_end:
             raise ValueError("the hiccup must start before it ends")
 

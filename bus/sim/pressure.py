@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from bus.sim.bounds import check_at_least, check_fractions
 from bus.sim.messages import Incoming, Outgoing
 from bus.sim.rulesets import Topology, swarm_rules
 from bus.sim.scenario import Rules, agent_names, agent_rng
@@ -58,19 +59,14 @@ class PressureParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     damper: Damper = "none"
 
     def __post_init__(self) -> None:
-        if self.agents < 2:
-            raise ValueError("agents must be at least 2")
+        check_at_least(self, 2, "agents")
         if not 0 <= self.confederates < self.agents:
             raise ValueError("confederates must leave at least one honest agent")
-        if self.options < 2:
-            raise ValueError("options must be at least 2")
-        for name in ("p_correct", "s_max"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1")
+        check_at_least(self, 2, "options")
+        check_fractions(self, "p_correct", "s_max")
         if self.m0 <= 0:
             raise ValueError("m0 must be positive")
-        if self.passes < 1:
-            raise ValueError("passes must be at least 1")
+        check_at_least(self, 1, "passes")
 
     @property
     def choices(self) -> list[str]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import abc
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
@@ -62,32 +62,58 @@ def params(kind: type[P], values: dict[str, Any]) -> P:
         raise ConfigError(str(exc)) from None
 
 
-def _topologies(args: argparse.Namespace, default: Sequence[str]) -> list[Topology]:
-    names = _choose(args.topology or default, TOPOLOGIES, "topology")
+def _topologies(args: argparse.Namespace, names: Sequence[str]) -> list[Topology]:
+    chosen = _choose(names, TOPOLOGIES, "topology")
     return [params(Topology, {"name": n, "degree": args.degree, "rewire": args.rewire})
-            for n in names]
+            for n in chosen]
 
 
-def _builder(kind: Callable[[P, int], Swarm], values: P) -> Callable[[int], Swarm]:
-    return lambda seed: kind(values, seed)
+def _condition(labels: Mapping[str, str], swarm: Callable[[P, int], Swarm], kind: type[P],
+               values: dict[str, Any]) -> Condition:
+    """One compared condition: its labels in the table, and its swarm for a seed,
+    built from ``values`` validated once, before any run starts."""
+    validated = params(kind, values)
+    return Condition(labels, lambda seed: swarm(validated, seed))
+
+
+def _word(value: object) -> str:
+    """An option's value as the command line spells it."""
+    if isinstance(value, list | tuple):
+        return ",".join(_word(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 class Spec(abc.ABC):
-    """One scenario's command-line face."""
+    """One scenario's command-line face.
+
+    ``defaults`` holds the options whose default depends on the scenario
+    (their parser default is empty); ``reported`` lists, in order, the
+    options that ``options`` writes back as a command line.
+    """
 
     name = ""
     title = ""
     metrics: tuple[str, ...] = ()
     series_metric: str | None = None
     default_repeats = 1
+    defaults: ClassVar[Mapping[str, Any]] = {}
+    reported: tuple[str, ...] = ()
+
+    def given(self, args: argparse.Namespace, option: str) -> Any:
+        """The option's value, or this scenario's default when it is not given."""
+        return getattr(args, option) or self.defaults[option]
+
+    def options(self, args: argparse.Namespace) -> list[str]:
+        """The scenario's effective options, as a command line that reruns it."""
+        words = []
+        for option in self.reported:
+            value = self.given(args, option) if option in self.defaults else getattr(args, option)
+            words += ["--" + option.replace("_", "-"), _word(value)]
+        return words
 
     @abc.abstractmethod
     def conditions(self, args: argparse.Namespace) -> list[Condition]:
         """The conditions compared, in table order."""
-
-    @abc.abstractmethod
-    def options(self, args: argparse.Namespace) -> list[str]:
-        """The scenario's effective options, as a command line that reruns it."""
 
     @abc.abstractmethod
     def figure(self, groups: Sequence[Aggregate], path: Path, args: argparse.Namespace) -> Path:
@@ -100,27 +126,24 @@ class CollectiveSpec(Spec):
     metrics = ("error", "decided", "peers", "delivered")
     series_metric = "error"
     default_repeats = 5
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "topology": ["full", "ring", "small_world"], "noise": [0.0, 0.1, 0.2, 0.3],
+        "agents": 100, "rounds": 500}
+    reported = ("topology", "noise", "agents", "propositions", "rounds", "evidence_rate",
+                "fusion_rate", "degree", "rewire")
 
     def conditions(self, args: argparse.Namespace) -> list[Condition]:
         out = []
-        for noise in args.noise or [0.0, 0.1, 0.2, 0.3]:
-            for topology in _topologies(args, ["full", "ring", "small_world"]):
-                values = params(CollectiveParams, {
-                    "agents": args.agents or 100, "propositions": args.propositions,
+        for noise in self.given(args, "noise"):
+            for topology in _topologies(args, self.given(args, "topology")):
+                values = {
+                    "agents": self.given(args, "agents"), "propositions": args.propositions,
                     "evidence_rate": args.evidence_rate, "fusion_rate": args.fusion_rate,
-                    "noise": noise, "rounds": args.rounds or 500,
-                    "topology": msgspec.to_builtins(topology)})
-                out.append(Condition({"topology": topology.label, "noise": f"{noise:g}"},
-                                     _builder(CollectiveSwarm, values)))
+                    "noise": noise, "rounds": self.given(args, "rounds"),
+                    "topology": msgspec.to_builtins(topology)}
+                out.append(_condition({"topology": topology.label, "noise": f"{noise:g}"},
+                                      CollectiveSwarm, CollectiveParams, values))
         return out
-
-    def options(self, args: argparse.Namespace) -> list[str]:
-        return ["--topology", ",".join(args.topology or ["full", "ring", "small_world"]),
-                "--noise", ",".join(f"{n:g}" for n in args.noise or [0.0, 0.1, 0.2, 0.3]),
-                "--agents", str(args.agents or 100), "--propositions", str(args.propositions),
-                "--rounds", str(args.rounds or 500), "--evidence-rate", f"{args.evidence_rate:g}",
-                "--fusion-rate", f"{args.fusion_rate:g}", "--degree", str(args.degree),
-                "--rewire", f"{args.rewire:g}"]
 
     def figure(self, groups: Sequence[Aggregate], path: Path, args: argparse.Namespace) -> Path:
         return figures.collective(groups, path, self.title)
@@ -133,26 +156,23 @@ class PressureSpec(Spec):
                "delivered", "quarantined")
     series_metric = "accuracy"
     default_repeats = 10
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "topology": ["full", "ring"], "damper": list(DAMPERS), "agents": 30}
+    reported = ("topology", "damper", "agents", "confederates", "p_correct", "passes", "degree",
+                "rewire")
 
     def conditions(self, args: argparse.Namespace) -> list[Condition]:
         out = []
-        dampers = _choose(args.damper or list(DAMPERS), DAMPERS, "damper")
-        for topology in _topologies(args, ["full", "ring"]):
+        dampers = _choose(self.given(args, "damper"), DAMPERS, "damper")
+        for topology in _topologies(args, self.given(args, "topology")):
             for damper in dampers:
-                values = params(PressureParams, {
-                    "agents": args.agents or 30, "confederates": args.confederates,
+                values = {
+                    "agents": self.given(args, "agents"), "confederates": args.confederates,
                     "p_correct": args.p_correct, "passes": args.passes,
-                    "topology": msgspec.to_builtins(topology), "damper": damper})
-                out.append(Condition({"topology": topology.label, "damper": damper},
-                                     _builder(PressureSwarm, values)))
+                    "topology": msgspec.to_builtins(topology), "damper": damper}
+                out.append(_condition({"topology": topology.label, "damper": damper},
+                                      PressureSwarm, PressureParams, values))
         return out
-
-    def options(self, args: argparse.Namespace) -> list[str]:
-        return ["--topology", ",".join(args.topology or ["full", "ring"]),
-                "--damper", ",".join(args.damper or DAMPERS), "--agents", str(args.agents or 30),
-                "--confederates", str(args.confederates), "--p-correct", f"{args.p_correct:g}",
-                "--passes", str(args.passes), "--degree", str(args.degree),
-                "--rewire", f"{args.rewire:g}"]
 
     def figure(self, groups: Sequence[Aggregate], path: Path, args: argparse.Namespace) -> Path:
         return figures.pressure(groups, path, self.title)
@@ -163,27 +183,26 @@ class LoopsSpec(Spec):
     title = "Runaway loops: messages and tokens, with and without damping"
     metrics = ("delivered", "quarantined", "tokens", "answered", "backlog")
     default_repeats = 3
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "pattern": list(PATTERNS), "damping": list(KITS), "agents": 10, "rounds": 120}
+    reported = ("pattern", "damping", "agents", "rounds")
 
     def conditions(self, args: argparse.Namespace) -> list[Condition]:
         out = []
-        patterns = _choose(args.pattern or list(PATTERNS), PATTERNS, "pattern")
-        kits = _choose(args.damping or list(KITS), KITS, "damping")
+        patterns = _choose(self.given(args, "pattern"), PATTERNS, "pattern")
+        kits = _choose(self.given(args, "damping"), KITS, "damping")
         for pattern in patterns:
             for kit in kits:
                 filters = () if kit == "none" else ALL_FILTERS if kit == "all" else (kit,)
-                values = params(LoopParams, {"pattern": pattern, "rounds": args.rounds or 120,
-                                             "clients": args.agents or 10, "damping": filters})
-                out.append(Condition({"pattern": pattern, "damping": kit},
-                                     _builder(LoopSwarm, values)))
+                values = {"pattern": pattern, "rounds": self.given(args, "rounds"),
+                          "clients": self.given(args, "agents"), "damping": filters}
+                out.append(_condition({"pattern": pattern, "damping": kit},
+                                      LoopSwarm, LoopParams, values))
         return out
 
-    def options(self, args: argparse.Namespace) -> list[str]:
-        return ["--pattern", ",".join(args.pattern or PATTERNS),
-                "--damping", ",".join(args.damping or KITS), "--agents", str(args.agents or 10),
-                "--rounds", str(args.rounds or 120)]
-
     def figure(self, groups: Sequence[Aggregate], path: Path, args: argparse.Namespace) -> Path:
-        title = f"Runaway loops: messages and tokens in {args.rounds or 120} s of logical time"
+        title = ("Runaway loops: messages and tokens in "
+                 f"{self.given(args, 'rounds')} s of logical time")
         return figures.loops(groups, path, title)
 
 
