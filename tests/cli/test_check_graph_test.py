@@ -108,20 +108,26 @@ def test_check_reports_every_error_with_its_position(
     assert f"{bad}: invalid (2 errors)" in err
 
 
-def test_check_syntax_error_is_one_line_not_a_traceback(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("command", "text", "start"),
+    [
+        ("check", "version: 1\nagents: {a: [}\n", ", line 2"),
+        ("check", None, ": cannot read"),
+        ("graph", "version: 3\n", ", line 1, column 10, at $.version"),
+    ],
+    ids=["syntax-error", "missing-file", "invalid-value"],
+)
+def test_a_bad_rules_file_is_one_error_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, text: str | None,
+    start: str,
 ) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("version: 1\nagents: {a: [}\n")
-    code, _, err = run(["check", str(bad)], capsys)
+    if text is not None:
+        bad.write_text(text)
+    code, _, err = run([command, str(bad)], capsys)
     assert code == 1
-    assert err.startswith(f"error: {bad}, line 2")
+    assert err.startswith(f"error: {bad}{start}")
     assert "Traceback" not in err
-
-
-def test_check_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(["check", str(tmp_path / "none.yaml")], capsys)
-    assert code == 1 and "cannot read" in err
 
 
 def test_usage_errors_exit_2() -> None:
@@ -199,13 +205,6 @@ def test_graph_png_without_graphviz(
     )
     assert code == 1
     assert "Graphviz 'dot' is not installed" in err
-
-
-def test_graph_of_an_invalid_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("version: 3\n")
-    code, _, err = run(["graph", str(bad)], capsys)
-    assert code == 1 and "at $.version" in err
 
 
 def test_policy_test_shows_a_readable_diff(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,6 +58,20 @@ def _client(broker: MosquittoBroker, user: str) -> aiomqtt.Client:
     )
 
 
+@contextlib.asynccontextmanager
+async def _connected(
+    start: StartMosquitto, tmp_path: Path
+) -> AsyncIterator[tuple[aiomqtt.Client, aiomqtt.Client, aiomqtt.Client]]:
+    """alice, bob and membrane, each logged in to a broker that enforces the generated ACL."""
+    broker = _secured_broker(start, tmp_path)
+    async with (
+        _client(broker, "alice") as alice,
+        _client(broker, "bob") as bob,
+        _client(broker, "membrane") as membrane,
+    ):
+        yield alice, bob, membrane
+
+
 async def _first(client: aiomqtt.Client) -> aiomqtt.Message:
     async for message in client.messages:
         return message
@@ -65,12 +81,7 @@ async def _first(client: aiomqtt.Client) -> aiomqtt.Message:
 async def test_agent_cannot_publish_into_another_agents_inbox(
     start_mosquitto: StartMosquitto, tmp_path: Path
 ) -> None:
-    broker = _secured_broker(start_mosquitto, tmp_path)
-    async with (
-        _client(broker, "alice") as alice,
-        _client(broker, "bob") as bob,
-        _client(broker, "membrane") as membrane,
-    ):
+    async with _connected(start_mosquitto, tmp_path) as (alice, bob, membrane):
         await bob.subscribe("agents/bob/in", qos=1)
         await membrane.subscribe("agents/+/out", qos=1)
 
@@ -93,12 +104,7 @@ async def test_agent_cannot_read_other_inboxes_or_outboxes(
     start_mosquitto: StartMosquitto, tmp_path: Path
 ) -> None:
     """Mosquitto accepts the subscription but delivers nothing the ACL does not grant."""
-    broker = _secured_broker(start_mosquitto, tmp_path)
-    async with (
-        _client(broker, "alice") as alice,
-        _client(broker, "bob") as bob,
-        _client(broker, "membrane") as membrane,
-    ):
+    async with _connected(start_mosquitto, tmp_path) as (alice, bob, membrane):
         await alice.subscribe("agents/bob/in", qos=1)
         await alice.subscribe("agents/+/out", qos=1)
         await alice.subscribe("agents/alice/in", qos=1)

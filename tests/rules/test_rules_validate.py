@@ -35,41 +35,45 @@ groups:
 """
 
 
-def test_unknown_agent_or_group_in_an_edge_suggests_a_name(tmp_path: Path) -> None:
-    error = only_error(
-        tmp_path,
-        TEAM
-        + """
-edges:
-  - {name: assign, from: planner, to: [workrs]}
-""",
-    )
-    assert error.message == (
-        "unknown agent or group 'workrs' (did you mean 'workers'?) in rule 'assign'"
-    )
-    assert error.path == "$.edges[0].to[0]"
-    assert (error.line, error.column) == (9, 40)
-
-
-def test_unknown_sender_in_a_constitution_rule(tmp_path: Path) -> None:
-    error = only_error(tmp_path, TEAM + "constitution:\n  - {name: c, from: nobody}\n")
-    assert error.message == "unknown agent or group 'nobody' in rule 'c'"
-    assert error.path == "$.constitution[0].from"
-
-
-def test_unknown_channel(tmp_path: Path) -> None:
-    error = only_error(
-        tmp_path,
-        TEAM
-        + "channels: {news: {topic: t.news}}\nedges:\n  - {name: e, from: planner, to: '#nwes'}\n",
-    )
-    assert error.message == "unknown channel '#nwes' (did you mean 'news'?) in rule 'e'"
-
-
-def test_pattern_that_matches_nothing(tmp_path: Path) -> None:
-    error = only_error(tmp_path, TEAM + "edges:\n  - {name: e, from: 'wrker-*', to: planner}\n")
-    assert error.message == "pattern 'wrker-*' matches no agent and no group pattern in rule 'e'"
-    assert error.path == "$.edges[0].from"
+@pytest.mark.parametrize(
+    ("snippet", "message", "path", "position"),
+    [
+        (
+            "\nedges:\n  - {name: assign, from: planner, to: [workrs]}\n",
+            "unknown agent or group 'workrs' (did you mean 'workers'?) in rule 'assign'",
+            "$.edges[0].to[0]",
+            (9, 40),
+        ),
+        (
+            "constitution:\n  - {name: c, from: nobody}\n",
+            "unknown agent or group 'nobody' in rule 'c'",
+            "$.constitution[0].from",
+            (8, 21),
+        ),
+        (
+            "channels: {news: {topic: t.news}}\n"
+            "edges:\n  - {name: e, from: planner, to: '#nwes'}\n",
+            "unknown channel '#nwes' (did you mean 'news'?) in rule 'e'",
+            "$.edges[0].to",
+            (9, 34),
+        ),
+        (
+            "edges:\n  - {name: e, from: 'wrker-*', to: planner}\n",
+            "pattern 'wrker-*' matches no agent and no group pattern in rule 'e'",
+            "$.edges[0].from",
+            (8, 21),
+        ),
+    ],
+    ids=["unknown-recipient", "unknown-constitution-sender", "unknown-channel",
+         "pattern-matching-nothing"],
+)
+def test_a_selector_naming_nothing_is_an_error_with_a_suggestion_and_its_place(
+    tmp_path: Path, snippet: str, message: str, path: str, position: tuple[int, int]
+) -> None:
+    error = only_error(tmp_path, TEAM + snippet)
+    assert error.message == message
+    assert error.path == path
+    assert (error.line, error.column) == position
 
 
 @pytest.mark.parametrize("pattern", ["robot-[0-9]*", "robot-[!x]", "robot-?"])
@@ -272,44 +276,30 @@ edges:
     assert error.path == "$.edges[0]"
 
 
-def test_deny_that_covers_part_of_an_allow_is_a_carve_out(tmp_path: Path) -> None:
-    errors, warnings = check(
-        tmp_path,
-        TEAM
-        + """
-edges:
+@pytest.mark.parametrize(
+    "edges",
+    [
+        """
   - {name: assign, from: planner, to: workers, kinds: [task, chat]}
   - {name: no-chat, from: planner, to: workers, kinds: [chat], action: deny}
   - {name: spare-one, from: planner, to: worker-2, action: deny}
 """,
-    )
-    assert errors == [] and warnings == []
-
-
-def test_deny_over_listed_members_does_not_cover_a_group_with_patterns(tmp_path: Path) -> None:
-    errors, _ = check(
-        tmp_path,
-        TEAM
-        + """
-edges:
+        """
   - {name: assign, from: planner, to: workers}
   - {name: deny-listed, from: planner, to: [worker-1, worker-2], action: deny}
 """,
-    )
-    assert errors == []
-
-
-def test_shadow_deny_never_makes_an_allow_dead(tmp_path: Path) -> None:
-    errors, _ = check(
-        tmp_path,
-        TEAM
-        + """
-edges:
+        """
   - {name: assign, from: planner, to: workers}
   - {name: trial, from: "*", to: "*", action: deny, mode: shadow}
 """,
-    )
-    assert errors == []
+    ],
+    # A deny that carves out part of an allow; one over the listed members, which
+    # misses the agents a group pattern admits; a shadow deny, which blocks nothing.
+    ids=["carve-out", "listed-members-beside-a-pattern", "shadow-deny"],
+)
+def test_a_deny_that_leaves_part_of_an_allow_live_is_accepted(tmp_path: Path, edges: str) -> None:
+    errors, warnings = check(tmp_path, TEAM + "\nedges:" + edges)
+    assert errors == [] and warnings == []
 
 
 def test_deny_covering_a_preset_is_an_error(tmp_path: Path) -> None:
