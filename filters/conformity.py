@@ -36,6 +36,7 @@ from bus.clock import Clock
 from bus.envelope import Envelope
 from bus.verdict import FORWARD, Delay, Rewrite, Verdict
 from filters.base import FilterConfig, FilterContext
+from filters.recent import RecentKeys
 from filters.state import KeyedState
 
 REASON = "sequester"
@@ -100,7 +101,9 @@ class ConformityFilter:
         self._rounds: KeyedState[str, _Round] = KeyedState(
             config.max_groups, 10 * config.round_timeout
         )
-        self._held: KeyedState[str, int] = KeyedState(config.max_held, 2 * config.round_timeout)
+        # The round each post joined, by message id: one entry per post, so a
+        # table of recent keys (no per-entry object, no reordering).
+        self._held: RecentKeys[str, int] = RecentKeys(max(config.max_held, 2))
         self._blind = Rewrite({h.STANCE: None}, strip_fields=config.blind_fields)
 
     @property
@@ -121,11 +124,11 @@ class ConformityFilter:
         config = self._config
         now = self._clock.now()
         current = self._rounds.get_or_create(ctx.group, now, _Round)
-        round_number = self._held.get(env.msg_id, now)
+        round_number = self._held.get(env.msg_id)
         if round_number is None:  # first recipient of this post: it joins the round
             current.post(env.sender, now, config.round_timeout, ctx.group_size)
             round_number = current.number
-            self._held.put(env.msg_id, now, round_number)
+            self._held.put(env.msg_id, round_number)
 
         if config.trigger == "sensor" and ctx.sensors.value(ctx.group, config.sensor) <= (
             config.threshold

@@ -2,8 +2,9 @@
 
 Algorithm: each message's payload is reduced to a normalised digest
 (``filters.content``: JSON canonicalised, text case- and whitespace-folded,
-``ignore_fields`` dropped). Two bounded, least-recently-used tables map a
-digest to when it was last seen:
+``ignore_fields`` dropped). Two bounded tables of recent keys
+(``filters.recent``: two generations of plain dicts, so a message costs a
+dict operation or two) map a digest to when it was last seen:
 
 - *repeats*, keyed by (scope, digest) where the scope is the edge
   (sender, recipient) with ``per: edge`` or the interaction group with
@@ -32,7 +33,7 @@ from bus.envelope import Envelope
 from bus.verdict import FORWARD, Divert, Verdict
 from filters.base import FilterConfig, FilterContext
 from filters.content import content_digest
-from filters.state import KeyedState
+from filters.recent import RecentKeys
 
 REPEAT = "echo"
 OWN_ECHO = "echo-own"
@@ -56,12 +57,8 @@ class EchoConfig(FilterConfig, frozen=True, tag="echo"):
             raise ValueError("max_entries must be at least 1")
 
 
-class _Sighting:
-    __slots__ = ("at", "msg_id")
-
-    def __init__(self, at: float, msg_id: str) -> None:
-        self.at = at
-        self.msg_id = msg_id
+# (when, id of the message first seen with the content), in the repeats table.
+Sighting = tuple[float, str]
 
 
 class EchoFilter:
@@ -70,21 +67,17 @@ class EchoFilter:
     def __init__(self, config: EchoConfig, clock: Clock) -> None:
         self._config = config
         self._clock = clock
-        self._repeats: KeyedState[tuple[object, bytes], _Sighting] = KeyedState(
-            config.max_entries, config.window
-        )
-        self._received: KeyedState[tuple[str, bytes], float] = KeyedState(
-            config.max_entries, config.window
-        )
+        self._repeats: RecentKeys[tuple[object, int], Sighting] = RecentKeys(config.max_entries)
+        self._received: RecentKeys[tuple[str, int], float] = RecentKeys(config.max_entries)
         # decide() runs once per recipient of a message: hash it once.
         self._last_id = ""
-        self._last_digest = b""
+        self._last_digest = 0
 
     @property
     def config(self) -> EchoConfig:
         return self._config
 
-    def _digest(self, env: Envelope) -> bytes | None:
+    def _digest(self, env: Envelope) -> int | None:
         if env.size < self._config.min_length:
             return None
         if env.msg_id != self._last_id:
@@ -102,19 +95,20 @@ class EchoFilter:
         config = self._config
         now = self._clock.now()
         if config.own_echo:
-            received_at = self._received.peek((env.sender, digest))
+            received_at = self._received.get((env.sender, digest))
             if received_at is not None and now - received_at <= config.window:
                 return Divert(OWN_ECHO, f"{env.sender} sent back content it received")
         scope: object = (env.sender, recipient) if config.per == "edge" else ctx.group
         key = (scope, digest)
-        seen = self._repeats.get(key, now)
-        if seen is None or now - seen.at > config.window:
-            self._repeats.put(key, now, _Sighting(now, env.msg_id))
+        seen = self._repeats.get(key)
+        if seen is None or now - seen[0] > config.window:
+            self._repeats.put(key, (now, env.msg_id))
             return FORWARD
-        if seen.msg_id == env.msg_id:  # another recipient of the first copy
+        first_id = seen[1]
+        if first_id == env.msg_id:  # another recipient of the first copy
             return FORWARD
         # Keep the first copy's id, so every recipient of this repeat is refused.
-        seen.at = now
+        self._repeats.put(key, (now, first_id))
         return Divert(REPEAT, f"same content within {config.window:g}s per {config.per}")
 
     def observe_outcome(self, env: Envelope, recipient: str, diverted: bool, now: float) -> None:
@@ -122,4 +116,4 @@ class EchoFilter:
             return
         digest = self._digest(env)
         if digest is not None:
-            self._received.put((recipient, digest), now, now)
+            self._received.put((recipient, digest), now)

@@ -13,7 +13,7 @@ not in the histogram. O(1) amortised per message.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections import OrderedDict
+from collections import deque
 from typing import Final
 
 HOP_BUCKETS: Final = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0)
@@ -47,37 +47,44 @@ class CountHistogram:
 
 
 class FanoutTracker:
-    __slots__ = ("_capacity", "_pending", "_settle", "histogram")
+    """Pending messages: deliveries counted per id, settled in the order they were sent.
+
+    The counts are a plain dict of ints and the order a deque of (id, sent
+    at) pairs: nothing per message that the garbage collector has to trace.
+    """
+
+    __slots__ = ("_capacity", "_counts", "_order", "_settle", "histogram")
 
     def __init__(self, *, capacity: int, settle_seconds: float) -> None:
-        self._pending: OrderedDict[str, list[float]] = OrderedDict()  # id -> [sent_at, count]
+        self._counts: dict[str, int] = {}
+        self._order: deque[tuple[str, float]] = deque()
         self._capacity = capacity
         self._settle = settle_seconds
         self.histogram = CountHistogram(FANOUT_BUCKETS)
 
     def __len__(self) -> int:
-        return len(self._pending)
+        return len(self._counts)
 
     def sent(self, msg_id: str, now: float) -> None:
-        if msg_id in self._pending:  # a redelivered input: keep counting the first
+        counts = self._counts
+        if msg_id in counts:  # a redelivered input: keep counting the first
             return
-        self._pending[msg_id] = [now, 0.0]
-        if len(self._pending) > self._capacity:
+        counts[msg_id] = 0
+        self._order.append((msg_id, now))
+        if len(counts) > self._capacity:
             self._settle_front()
 
     def delivered(self, msg_id: str) -> None:
-        entry = self._pending.get(msg_id)
-        if entry is not None:
-            entry[1] += 1
+        count = self._counts.get(msg_id)
+        if count is not None:
+            self._counts[msg_id] = count + 1
 
     def settle(self, now: float) -> None:
         """Move every message sent more than ``settle_seconds`` ago into the histogram."""
-        while self._pending:
-            sent_at = next(iter(self._pending.values()))[0]
-            if now - sent_at < self._settle:
-                return
+        order = self._order
+        while order and now - order[0][1] >= self._settle:
             self._settle_front()
 
     def _settle_front(self) -> None:
-        _, (_, count) = self._pending.popitem(last=False)
-        self.histogram.observe(count)
+        msg_id, _ = self._order.popleft()
+        self.histogram.observe(self._counts.pop(msg_id))
