@@ -10,7 +10,7 @@ remaining membrane headers are validated here and re-stamped on egress.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from bus import headers as h
 from bus.errors import ProtocolError
@@ -144,12 +144,15 @@ def decode_envelope(
     key: bytes | None,
     payload: bytes | None,
     timestamp: float = 0.0,
+    id_if_missing: Callable[[], str] | None = None,
 ) -> Envelope:
     """Build an envelope from what a client wrote to its outbox.
 
     ``membrane-from`` and other stamped headers are ignored (the transport
     knows the sender); ``membrane-to``, ``-kind``, ``-stance``, ``-id``,
-    ``-hops`` and ``-path`` are validated. Raises ``ProtocolError`` with a
+    ``-hops`` and ``-path`` are validated. Without ``membrane-id`` the id is
+    ``id_if_missing()`` (a transport's stable id for the record), or a fresh
+    random one. Raises ``ProtocolError`` with a
     reason slug when the message cannot be accepted as it is; the caller
     quarantines it with that reason.
     """
@@ -179,9 +182,13 @@ def decode_envelope(
     if len(kind) > MAX_ID_LENGTH:
         raise ProtocolError("bad-header", f"header {h.KIND!r} is longer than {MAX_ID_LENGTH}")
     stance = _text(h.STANCE, seen[h.STANCE]) if h.STANCE in seen else None
-    msg_id = _text(h.ID, seen[h.ID]) if h.ID in seen else None
-    if msg_id is not None and (not msg_id or len(msg_id) > MAX_ID_LENGTH):
-        raise ProtocolError("bad-header", f"header {h.ID!r} is empty or overlong")
+    msg_id: str | None = None
+    if h.ID in seen:
+        msg_id = _text(h.ID, seen[h.ID])
+        if not msg_id or len(msg_id) > MAX_ID_LENGTH:
+            raise ProtocolError("bad-header", f"header {h.ID!r} is empty or overlong")
+    elif id_if_missing is not None:
+        msg_id = id_if_missing()
     hops = 0
     if h.HOPS in seen:
         text = _text(h.HOPS, seen[h.HOPS])

@@ -35,7 +35,7 @@ class SlidingCount:
             self._current = 0.0
             self._start += buckets * self._window
             elapsed -= buckets * self._window
-        return max(elapsed, 0.0)
+        return elapsed if elapsed > 0.0 else 0.0  # the clock read before the bucket began
 
     def value(self, now: float) -> float:
         elapsed = self._roll(now)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from functools import lru_cache, partial
 
-from bus import headers as h
 from bus.envelope import Envelope, decode_envelope
 from bus.errors import ProtocolError
 
@@ -18,15 +18,16 @@ def derived_id(topic: str, partition: int, offset: int, timestamp_ms: int) -> st
     Derived from where the record sits and its timestamp, so reading it again
     after a restart gives the same id and the dedupe window recognises its
     outputs, while a record at the same offset of a topic deleted and created
-    again (offsets restart at 0) gets a different one.
+    again (offsets restart at 0) gets a different one. The partition is named
+    by a digest (fixed length whatever the topic's name), made once per
+    partition; offset and timestamp are written as they are.
     """
-    where = f"{topic}\0{partition}\0{offset}\0{timestamp_ms}".encode()
-    return hashlib.blake2b(where, digest_size=16).hexdigest()
+    return f"{_place(topic, partition)}.{offset}.{timestamp_ms}"
 
 
-def has_id(headers: Sequence[tuple[str, bytes | None]]) -> bool:
-    size = len(h.ID)  # comparing lengths first skips lower() for nearly every header
-    return any(len(name) == size and name.lower() == h.ID for name, _ in headers)
+@lru_cache(maxsize=4096)
+def _place(topic: str, partition: int) -> str:
+    return hashlib.blake2b(f"{topic}\0{partition}".encode(), digest_size=8).hexdigest()
 
 
 def envelope_of(
@@ -43,8 +44,7 @@ def envelope_of(
     """Decode one outbox record; raises ``ProtocolError`` (the quarantine reason)."""
     if sender is None:
         raise ProtocolError(UNKNOWN_SENDER, f"topic {topic!r} is not the outbox of any agent")
-    if not has_id(headers):
-        msg_id = derived_id(topic, partition, offset, timestamp_ms)
-        headers = [*headers, (h.ID, msg_id.encode())]
     return decode_envelope(sender=sender, headers=headers, key=key, payload=value,
-                           timestamp=timestamp_ms / 1000.0)
+                           timestamp=timestamp_ms / 1000.0,
+                           id_if_missing=partial(derived_id, topic, partition, offset,
+                                                 timestamp_ms))
