@@ -33,7 +33,6 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
-from bus.bench.membrane_relay import GC_THRESHOLDS
 from bus.bench.rules import with_full_chain
 from bus.bench_policy import synthetic_rules
 from bus.engine.engine import Engine
@@ -41,6 +40,7 @@ from bus.envelope import Envelope
 from bus.policy.compile import compile_policy
 from bus.policy.holder import PolicyHolder
 from bus.policy.policy import Policy
+from bus.relay.gc_tuning import GC_THRESHOLDS
 from bus.rules.schema import RulesFile
 from bus.sensors import SensorHub
 

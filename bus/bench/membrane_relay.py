@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import signal
 import sys
 
 from bus.metrics import Metrics
 from bus.policy import PolicyHolder, load_policy
 from bus.relay import Relay, RelaySettings
+from bus.relay.gc_tuning import tune_collector
 from bus.sensors import SensorHub
 
 READY = "ready"
@@ -32,9 +32,6 @@ SESSION_TIMEOUT = 6.0
 # broker answers as soon as records arrive): every reader of the benchmark
 # waits at most this long, so the added latency measured is the relay's.
 FETCH_MAX_WAIT = 0.01
-# As ``membrane run``: a few short-lived objects per message, so the young
-# generation is collected less often.
-GC_THRESHOLDS = (20_000, 20, 50)
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -70,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--group", required=True)
     parser.add_argument("--no-sensors", dest="sensors", action="store_false")
     args = parser.parse_args(argv)
-    gc.set_threshold(*GC_THRESHOLDS)
+    tune_collector()  # as ``membrane run``
     asyncio.run(serve(args))
     return 0
 

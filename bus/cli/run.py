@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from bus.metrics import Metrics
 from bus.mqtt.service import MqttService, uses_mqtt
 from bus.policy import Policy, PolicyHolder, load_policy
 from bus.relay import Relay, RelaySettings
+from bus.relay.gc_tuning import tune_collector
 from bus.relay.reloader import RulesReloader
 from bus.sensors import SensorHub
 
@@ -68,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     if args.grace <= 0:
         raise ConfigError("--grace must be positive")
-    # A few short-lived objects per message: collect the young generation less often.
-    gc.set_threshold(20_000, 20, 50)
+    tune_collector()
     return asyncio.run(_serve(args))
 
 
