@@ -82,6 +82,14 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.transit_seconds = Histogram(
+            "membrane_relay_transit_seconds",
+            "From the relay reading an input to the broker acknowledging its last output: "
+            "membrane's own share of a message's latency.",
+            ["transport"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.filter_verdicts = Counter(
             "membrane_filter_verdicts_total",
             "Verdicts returned by each filter; shadow verdicts are counted with mode=shadow.",

@@ -73,4 +73,9 @@ def launch(kind: Kind, bootstrap: str, workload: Workload, workdir: Path,
             "--bootstrap", bootstrap, "--group", group]
     if kind == "topology":
         argv.append("--no-sensors")
-    return Launch([ChildSpec(f"{kind}-{i}", argv) for i in range(processes)])
+    specs = []
+    for i in range(processes):
+        port = free_port()
+        specs.append(ChildSpec(f"{kind}-{i}", [*argv, "--metrics-port", str(port)],
+                               metrics_port=port))
+    return Launch(specs)

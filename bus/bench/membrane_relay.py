@@ -7,7 +7,9 @@ file lists, so topics of other runs on the same broker are left alone, and
 prints ``ready`` once it is a member of its consumer group.
 
 Run as ``python -m bus.bench.membrane_relay --rules PATH --bootstrap HOST:PORT
---group NAME [--no-sensors]``.
+--group NAME [--no-sensors] [--metrics-port PORT]``; with a port it serves
+/metrics there, from which the bench reads the relay's own read-to-acknowledged
+time (``membrane_relay_transit_seconds``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import signal
 import sys
 
+from bus.http import MetricsServer
 from bus.metrics import Metrics
 from bus.policy import PolicyHolder, load_policy
 from bus.relay import Relay, RelaySettings
@@ -51,12 +54,18 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # Only /metrics matters here: the bench reads the relay's own timings from it.
+    server = MetricsServer(metrics, port=args.metrics_port) if args.metrics_port else None
     await relay.start()
     try:
+        if server is not None:
+            await server.start()
         await relay.wait_ready(JOIN_TIMEOUT)
         print(READY, flush=True)
         await stop.wait()
     finally:
+        if server is not None:
+            await server.stop()
         await relay.stop(grace=5.0)
 
 
@@ -66,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--group", required=True)
     parser.add_argument("--no-sensors", dest="sensors", action="store_false")
+    parser.add_argument("--metrics-port", type=int, default=0,
+                        help="serve /metrics on 127.0.0.1 at this port (0: not at all)")
     args = parser.parse_args(argv)
     tune_collector()  # as ``membrane run``
     asyncio.run(serve(args))

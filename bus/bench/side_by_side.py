@@ -14,21 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import math
-import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from bus.bench.configs import ROUTES, TITLES, Kind, launch
 from bus.bench.plan import Plan
+from bus.bench.scrape import Histogram, read_histogram
 from bus.bench.session import Session
 from bus.bench.workload import Workload
 
 Progress = Callable[[str], None]
-PERCENTILES = ("p50_ms", "p99_ms", "p999_ms")
+QUANTILES = {"p50_ms": 0.5, "p99_ms": 0.99, "p999_ms": 0.999}
+PERCENTILES = tuple(QUANTILES)
 NAN = float("nan")
+GATEWAY_LATENCY = "membrane_gateway_added_latency_seconds"
+TRANSIT = "membrane_relay_transit_seconds"
 
 
 class Row:
@@ -48,6 +49,7 @@ class Row:
         "near_rate",
         "peak_rss_mib",
         "processes",
+        "transit",
     )
 
     def __init__(self, config: str, processes: int) -> None:
@@ -62,6 +64,8 @@ class Row:
         self.near: dict[str, float] = {}
         self.added_near: dict[str, float] = {}
         self.gateway_ms_per_request = NAN
+        # membrane's own share at the fixed load: the relay's read-to-acknowledged time.
+        self.transit: dict[str, float] = {}
         self.lost = 0
         self.duplicates = 0
 
@@ -78,7 +82,8 @@ class Row:
             "duplicates": self.duplicates,
         }
         for prefix, values in (("fixed", self.fixed), ("added_fixed", self.added_fixed),
-                               ("near", self.near), ("added_near", self.added_near)):
+                               ("near", self.near), ("added_near", self.added_near),
+                               ("transit", self.transit)):
             for p in PERCENTILES:
                 flat[f"{prefix}_{p}"] = values.get(p, NAN)
         return flat
@@ -121,7 +126,12 @@ class Runner:
         self.progress(f"{TITLES[kind]}: starting")
         async with self._session(kind) as session:
             await session.warm_up(plan.warmup)
+            before = await asyncio.to_thread(_transit, session)
             _, row.fixed = await session.fixed_load(plan.fixed_rate, plan.fixed_seconds)
+            after = await asyncio.to_thread(_transit, session)
+            if before is not None and after is not None:
+                phase = after.minus(before)
+                row.transit = {p: phase.quantile(q) * 1e3 for p, q in QUANTILES.items()}
             saturation = await session.saturation(plan.saturation)
             row.msgs_per_s = saturation.msgs_per_s
             if session.children:
@@ -209,17 +219,10 @@ def _gateway_ms_per_produce(session: Session) -> float:
     port = session.children[0].spec.metrics_port
     if port is None:
         return NAN
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    total = count = 0.0
-    for family in text_string_to_metric_families(text):
-        if family.name != "membrane_gateway_added_latency_seconds":
-            continue
-        for sample in family.samples:
-            if sample.labels.get("api") != "produce":
-                continue
-            if sample.name.endswith("_sum"):
-                total = sample.value
-            elif sample.name.endswith("_count"):
-                count = sample.value
-    return total / count * 1e3 if count else NAN
+    return read_histogram(port, GATEWAY_LATENCY, {"api": "produce"}).mean() * 1e3
+
+
+def _transit(session: Session) -> Histogram | None:
+    """The relay's read-to-acknowledged histogram now (one relay process), if it serves one."""
+    port = session.children[0].spec.metrics_port if len(session.children) == 1 else None
+    return None if port is None else read_histogram(port, TRANSIT, {"transport": "kafka"})

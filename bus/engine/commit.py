@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
@@ -21,14 +22,16 @@ from collections.abc import Callable, Iterable
 class Ticket:
     """One input record in flight. Hashable by identity (the engine keys on it)."""
 
-    __slots__ = ("_progress", "offset", "partition", "pending", "sealed", "timestamp", "topic")
+    __slots__ = ("_progress", "offset", "partition", "pending", "read_at", "sealed", "timestamp",
+                 "topic")
 
     def __init__(self, progress: PartitionProgress, offset: int, timestamp: float) -> None:
         self._progress = progress
         self.topic = progress.topic
         self.partition = progress.partition
         self.offset = offset
-        self.timestamp = timestamp
+        self.timestamp = timestamp  # the record's, wall clock
+        self.read_at = time.monotonic()  # when this process read it
         # Starts at one: the reader's own hold, dropped by ``seal`` once it has
         # registered every output, so the ticket cannot complete half-way.
         self.pending = 1

@@ -90,6 +90,7 @@ class BatchSink:
         self.failure: UpstreamError | None = None
         self._duplicates = plain_counter(metrics.dedupe_dropped)
         self._latency = PlainHistogram(metrics.end_to_end_seconds.labels("kafka"))
+        self._transit = PlainHistogram(metrics.transit_seconds.labels("kafka"))
 
     @property
     def queued(self) -> int:
@@ -216,12 +217,14 @@ class BatchSink:
                     f"broker did not acknowledge {len(batch.tickets)} records for "
                     f"{batch.topic}[{batch.partition}]: {error!r}", retriable=True)
             return
-        now = time.time()
-        latency = self._latency
+        now, since_start = time.time(), time.monotonic()
+        latency, transit = self._latency, self._transit
         for ticket in batch.tickets:
             ticket.done()
-            if ticket.pending == 0 and ticket.timestamp > 0:
-                latency.observe(max(0.0, now - ticket.timestamp))
+            if ticket.pending == 0:
+                transit.observe(since_start - ticket.read_at)
+                if ticket.timestamp > 0:
+                    latency.observe(max(0.0, now - ticket.timestamp))
 
     def _forget(self, batch: _Batch) -> None:
         """The batch was not written: its keys must not count as seen."""

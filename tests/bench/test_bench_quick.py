@@ -57,6 +57,11 @@ def test_every_configuration_and_section_is_reported(results: Run) -> None:
         assert not math.isnan(row["fixed_p99_ms"]), row
         if row["processes"]:
             assert row["cpu_s_per_million"] > 0 and row["peak_rss_mib"] > 0, row
+    relays = [row for row in data["side_by_side"]
+              if row["config"] in (TITLES["topology"], TITLES["full"])]
+    assert len(relays) == 2
+    for row in relays:  # membrane's own share, read from the relay's /metrics
+        assert 0 < row["transit_p50_ms"] <= row["transit_p99_ms"], row
     assert [entry["message_bytes"] for entry in data["message_size"]] == [100, 65_536]
     assert [entry["processes"] for entry in data["processes"]] == [1, 2]
     assert all(entry["msgs_per_s"] > 0 for entry in data["processes"])

@@ -76,6 +76,9 @@ async def test_allowed_denied_and_forged(kafka_broker: EmbeddedBroker, tmp_path:
     assert metric(metrics, "membrane_messages_total", transport="kafka",
                   outcome="forwarded") == 1
     assert metric(metrics, "membrane_quarantined_total", reason="default-deny") == 1
+    # Each input timed once, from its read to its (only) output's acknowledgement.
+    assert metric(metrics, "membrane_relay_transit_seconds_count", transport="kafka") == 2
+    assert 0 < metric(metrics, "membrane_relay_transit_seconds_sum", transport="kafka") < 60
 
 
 async def test_fan_out_follows_the_topology(kafka_broker: EmbeddedBroker, tmp_path: Path,
