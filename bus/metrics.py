@@ -90,6 +90,14 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.produce_seconds = Histogram(
+            "membrane_relay_produce_seconds",
+            "From handing a batch of outputs to the producer to the broker acknowledging it "
+            "(one observation per batch): the broker's share of the relay transit.",
+            ["transport"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.filter_verdicts = Counter(
             "membrane_filter_verdicts_total",
             "Verdicts returned by each filter; shadow verdicts are counted with mode=shadow.",

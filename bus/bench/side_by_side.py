@@ -30,6 +30,7 @@ PERCENTILES = tuple(QUANTILES)
 NAN = float("nan")
 GATEWAY_LATENCY = "membrane_gateway_added_latency_seconds"
 TRANSIT = "membrane_relay_transit_seconds"
+PRODUCE = "membrane_relay_produce_seconds"
 
 
 class Row:
@@ -49,6 +50,7 @@ class Row:
         "near_rate",
         "peak_rss_mib",
         "processes",
+        "produce",
         "transit",
     )
 
@@ -66,6 +68,7 @@ class Row:
         self.gateway_ms_per_request = NAN
         # membrane's own share at the fixed load: the relay's read-to-acknowledged time.
         self.transit: dict[str, float] = {}
+        self.produce: dict[str, float] = {}  # of that, the producer's wait for the broker
         self.lost = 0
         self.duplicates = 0
 
@@ -83,7 +86,7 @@ class Row:
         }
         for prefix, values in (("fixed", self.fixed), ("added_fixed", self.added_fixed),
                                ("near", self.near), ("added_near", self.added_near),
-                               ("transit", self.transit)):
+                               ("transit", self.transit), ("produce", self.produce)):
             for p in PERCENTILES:
                 flat[f"{prefix}_{p}"] = values.get(p, NAN)
         return flat
@@ -126,12 +129,13 @@ class Runner:
         self.progress(f"{TITLES[kind]}: starting")
         async with self._session(kind) as session:
             await session.warm_up(plan.warmup)
-            before = await asyncio.to_thread(_transit, session)
+            before = await asyncio.to_thread(_relay_timings, session)
             _, row.fixed = await session.fixed_load(plan.fixed_rate, plan.fixed_seconds)
-            after = await asyncio.to_thread(_transit, session)
-            if before is not None and after is not None:
-                phase = after.minus(before)
-                row.transit = {p: phase.quantile(q) * 1e3 for p, q in QUANTILES.items()}
+            after = await asyncio.to_thread(_relay_timings, session)
+            if before and after:
+                row.transit, row.produce = (
+                    _percentiles_ms(later.minus(earlier))
+                    for earlier, later in zip(before, after, strict=True))
             saturation = await session.saturation(plan.saturation)
             row.msgs_per_s = saturation.msgs_per_s
             if session.children:
@@ -222,7 +226,15 @@ def _gateway_ms_per_produce(session: Session) -> float:
     return read_histogram(port, GATEWAY_LATENCY, {"api": "produce"}).mean() * 1e3
 
 
-def _transit(session: Session) -> Histogram | None:
-    """The relay's read-to-acknowledged histogram now (one relay process), if it serves one."""
+def _relay_timings(session: Session) -> tuple[Histogram, ...]:
+    """The relay's transit and produce histograms now (one relay process serving
+    /metrics), or nothing."""
     port = session.children[0].spec.metrics_port if len(session.children) == 1 else None
-    return None if port is None else read_histogram(port, TRANSIT, {"transport": "kafka"})
+    if port is None:
+        return ()
+    return tuple(read_histogram(port, name, {"transport": "kafka"})
+                 for name in (TRANSIT, PRODUCE))
+
+
+def _percentiles_ms(phase: Histogram) -> dict[str, float]:
+    return {p: phase.quantile(q) * 1e3 for p, q in QUANTILES.items()}

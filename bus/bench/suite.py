@@ -69,6 +69,7 @@ def _display(rows: Sequence[Row]) -> list[dict[str, object]]:
         "added_near": _triple(row.added_near) if row.added_near else "n/a",
         "gateway": row.gateway_ms_per_request,
         "transit": _triple(row.transit) if row.transit else "n/a",
+        "produce": _triple(row.produce) if row.produce else "n/a",
         "lost": row.lost,
         "duplicates": row.duplicates,
     } for row in rows]
@@ -83,6 +84,7 @@ SIDE_BY_SIDE_COLUMNS = (
     ("near_rate", "near-saturation load msg/s"), ("added_near", "added near saturation"),
     ("gateway", "gateway ms per produce"),
     ("transit", "relay read → acknowledged p50 / p99 / p99.9 ms at fixed load"),
+    ("produce", "of which producer → broker ack, per batch"),
     ("lost", "lost"), ("duplicates", "duplicates"),
 )
 

@@ -56,12 +56,13 @@ def partition_of(sender: str, partitions: int) -> int:
 class _Batch:
     """One record batch for one partition, with the outputs it carries."""
 
-    __slots__ = ("builder", "keys", "partition", "tickets", "topic")
+    __slots__ = ("builder", "keys", "partition", "sent_at", "tickets", "topic")
 
     def __init__(self, builder: Any, topic: str, partition: int) -> None:
         self.builder = builder
         self.topic = topic
         self.partition = partition
+        self.sent_at = 0.0  # monotonic, when handed to the producer
         self.tickets: list[Ticket] = []
         self.keys: list[int] = []
 
@@ -91,6 +92,7 @@ class BatchSink:
         self._duplicates = plain_counter(metrics.dedupe_dropped)
         self._latency = PlainHistogram(metrics.end_to_end_seconds.labels("kafka"))
         self._transit = PlainHistogram(metrics.transit_seconds.labels("kafka"))
+        self._produce = PlainHistogram(metrics.produce_seconds.labels("kafka"))
 
     @property
     def queued(self) -> int:
@@ -197,6 +199,7 @@ class BatchSink:
 
     async def _send(self, batch: _Batch) -> None:
         batch.builder.close()
+        batch.sent_at = time.monotonic()
         try:
             future = await self._producer.send_batch(batch.builder, batch.topic,
                                                      partition=batch.partition)
@@ -218,6 +221,7 @@ class BatchSink:
                     f"{batch.topic}[{batch.partition}]: {error!r}", retriable=True)
             return
         now, since_start = time.time(), time.monotonic()
+        self._produce.observe(since_start - batch.sent_at)
         latency, transit = self._latency, self._transit
         for ticket in batch.tickets:
             ticket.done()

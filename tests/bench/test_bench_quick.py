@@ -62,6 +62,7 @@ def test_every_configuration_and_section_is_reported(results: Run) -> None:
     assert len(relays) == 2
     for row in relays:  # membrane's own share, read from the relay's /metrics
         assert 0 < row["transit_p50_ms"] <= row["transit_p99_ms"], row
+        assert 0 < row["produce_p50_ms"] <= row["produce_p99_ms"], row
     assert [entry["message_bytes"] for entry in data["message_size"]] == [100, 65_536]
     assert [entry["processes"] for entry in data["processes"]] == [1, 2]
     assert all(entry["msgs_per_s"] > 0 for entry in data["processes"])

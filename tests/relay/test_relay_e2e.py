@@ -79,6 +79,8 @@ async def test_allowed_denied_and_forged(kafka_broker: EmbeddedBroker, tmp_path:
     # Each input timed once, from its read to its (only) output's acknowledgement.
     assert metric(metrics, "membrane_relay_transit_seconds_count", transport="kafka") == 2
     assert 0 < metric(metrics, "membrane_relay_transit_seconds_sum", transport="kafka") < 60
+    # The two outputs went to two topics: two batches, each acknowledged once.
+    assert metric(metrics, "membrane_relay_produce_seconds_count", transport="kafka") == 2
 
 
 async def test_fan_out_follows_the_topology(kafka_broker: EmbeddedBroker, tmp_path: Path,
