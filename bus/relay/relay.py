@@ -97,8 +97,9 @@ class Relay(AsyncLifecycle):
 
     @property
     def ready(self) -> bool:
-        """Connected and a member of the consumer group."""
-        return self._ready.is_set()
+        """Connected, a member of the consumer group, and the broker answers."""
+        session = self._session
+        return self._ready.is_set() and session is not None and session.reachable
 
     @property
     def healthy(self) -> bool:

@@ -34,6 +34,7 @@ from bus.relay import unreadable
 from bus.relay.assignor import AffinityAssignor
 from bus.relay.committer import COMMIT_TIMEOUT, Committer
 from bus.relay.foreign import ForeignLane, unroutable
+from bus.relay.reachability import Reachability
 from bus.relay.records import derived_id, envelope_of
 from bus.relay.seeder import TailSeeder
 from bus.relay.settings import RelaySettings
@@ -94,6 +95,8 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
         self._closing = False
         self._committer = Committer(self._consumer, self.tracker)
         self._in_flight_gauge = metrics.in_flight.labels("kafka")
+        self._broker_gauge = metrics.broker_up.labels("kafka")
+        self._reachability: Reachability | None = None
         self._lag_gauge = metrics.consumer_lag.labels("kafka")
 
     # -- lifecycle ---------------------------------------------------------
@@ -106,7 +109,14 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
             await self.sink.start()
         except (KafkaError, OSError) as exc:
             raise UpstreamError(f"cannot connect: {exc}", retriable=True) from exc
+        self._reachability = Reachability(self._producer.client, self._broker_gauge)
+        self._reachability.start()
         self._subscribe()
+
+    @property
+    def reachable(self) -> bool:
+        """Connected, and the broker answered a probe lately (``bus.relay.reachability``)."""
+        return self._reachability is not None and self._reachability.reachable
 
     def _subscribe(self) -> None:
         if self._topics is not None:
@@ -118,6 +128,8 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
     async def close(self, timeout: float) -> None:
         """Leave the group and close the clients, within ``timeout`` seconds."""
         self._closing = True
+        if self._reachability is not None:
+            await self._reachability.stop()
         await self._committer.stop_background()
         await self.sink.stop()
         for client in (self._consumer, self._tail, self._producer):

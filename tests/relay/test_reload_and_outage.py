@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,18 @@ async def test_broker_down_at_start_then_up(tmp_path: Path, prefix: str) -> None
         await broker.stop()
 
 
+async def until(condition: Callable[[], bool], timeout: float) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition never held"
+        await asyncio.sleep(0.1)
+
+
+def connected(relay: Relay) -> float:
+    return metric(relay.metrics, "membrane_broker_connected", transport="kafka")
+
+
 async def test_broker_lost_mid_stream_the_relay_recovers(tmp_path: Path, prefix: str) -> None:
     port = free_port()
     holder = PolicyHolder(load_policy(write_rules(tmp_path / "rules.yaml", prefix, BEFORE)))
@@ -113,8 +126,12 @@ async def test_broker_lost_mid_stream_the_relay_recovers(tmp_path: Path, prefix:
             async with producer_for(broker) as producer:
                 await produce(producer, f"{prefix}.alice.outbox", [([(h.TO, b"bob")], b"one")])
             await read_topics(broker, [f"{prefix}.bob.inbox"], lambda r: len(r) >= 1)
+            assert relay.ready
             await broker.stop()  # the embedded broker keeps nothing: a new, empty cluster
-            await asyncio.sleep(2.0)
+            # No traffic, so nothing fails: only the probe can tell the broker is gone.
+            await until(lambda: not relay.ready, timeout=60)
+            # The gauge follows once the probe in flight gives up.
+            await until(lambda: connected(relay) == 0, timeout=60)
             assert relay.healthy
             await broker.start()
             async with producer_for(broker) as producer:
@@ -122,6 +139,8 @@ async def test_broker_lost_mid_stream_the_relay_recovers(tmp_path: Path, prefix:
             records = await read_topics(broker, [f"{prefix}.bob.inbox"],
                                         lambda r: len(r) >= 1, timeout=90)
             assert [r.value for r in records] == [b"two"]
+            await until(lambda: relay.ready, timeout=60)
+            await until(lambda: connected(relay) == 1, timeout=60)
     finally:
         await broker.stop()
 
