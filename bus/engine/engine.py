@@ -47,7 +47,7 @@ from bus.engine.ports import PolicySource, SensorSink
 from bus.engine.routes import Routes
 from bus.engine.stamping import Stamper
 from bus.engine.stats import EngineStats
-from bus.engine.tasks import cancel_and_wait
+from bus.engine.tasks import BackgroundTask
 from bus.envelope import Envelope
 from bus.errors import ProtocolError
 from bus.metrics import Metrics
@@ -94,17 +94,15 @@ class Engine:
         self._on_release: ReleaseCallback | None = None
         self._stats = EngineStats(self.metrics, transport_name)
         self._policy_version: str | None = None
-        self._timer: asyncio.Task[None] | None = None
+        self._timer = BackgroundTask(self._run_timer, "membrane-delay-timer")
 
     # -- lifecycle ---------------------------------------------------------
 
     async def start(self) -> None:
-        if self._timer is None:
-            self._timer = asyncio.create_task(self._run_timer(), name="membrane-delay-timer")
+        self._timer.start()
 
     async def stop(self) -> None:
-        task, self._timer = self._timer, None
-        await cancel_and_wait(task)
+        await self._timer.stop()
 
     async def __aenter__(self) -> Engine:
         await self.start()

@@ -18,7 +18,7 @@ from typing import Protocol
 from bus.backoff import Backoff
 from bus.engine.commit import Ticket
 from bus.engine.outcome import QUARANTINE, VERDICT_UNROUTABLE, Outcome, quarantine_headers
-from bus.engine.tasks import cancel_and_wait
+from bus.engine.tasks import BackgroundTask
 from bus.errors import UpstreamError
 
 log = logging.getLogger(__name__)
@@ -52,18 +52,16 @@ class ForeignLane:
         self.name = name
         self._publisher = publisher
         self._queue: asyncio.Queue[tuple[Outcome, Ticket]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask(self._run, f"membrane-{self.name}-lane")
 
     def submit(self, outcome: Outcome, ticket: Ticket) -> None:
         self._queue.put_nowait((outcome, ticket))
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"membrane-{self.name}-lane")
+        self._task.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        await cancel_and_wait(task)
+        await self._task.stop()
 
     async def _run(self) -> None:
         backoff = Backoff()

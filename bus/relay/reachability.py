@@ -17,7 +17,7 @@ import contextlib
 import logging
 from typing import Any
 
-from bus.engine.tasks import cancel_and_wait
+from bus.engine.tasks import BackgroundTask
 
 log = logging.getLogger(__name__)
 
@@ -32,19 +32,17 @@ class Reachability:
         self._client = client
         self._gauge = gauge
         self._answered_at = asyncio.get_running_loop().time()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask(self._probe_forever, "membrane-broker-probe")
 
     @property
     def reachable(self) -> bool:
         return asyncio.get_running_loop().time() - self._answered_at <= UNREACHABLE_AFTER
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._probe_forever(), name="membrane-broker-probe")
+        self._task.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        await cancel_and_wait(task)
+        await self._task.stop()
 
     async def _probe_forever(self) -> None:
         loop = asyncio.get_running_loop()

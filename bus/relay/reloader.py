@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from bus.engine.tasks import cancel_and_wait
+from bus.engine.tasks import BackgroundTask
 from bus.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class RulesReloader:
         self._failure = metrics.policy_reloads.labels("failure")
         self._stats: Fingerprint = self._fingerprint()
         self._digest = _digest(self._paths)
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask(self._poll, "membrane-rules-watch")
 
     def _fingerprint(self) -> Fingerprint:
         return tuple(_stat(p) for p in self._paths)
@@ -110,12 +110,10 @@ class RulesReloader:
         return self.reload("file changed")
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._poll(), name="membrane-rules-watch")
+        self._task.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        await cancel_and_wait(task)
+        await self._task.stop()
 
     async def _poll(self) -> None:
         while True:

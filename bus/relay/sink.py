@@ -37,7 +37,7 @@ from bus import headers as h
 from bus.engine.commit import Ticket
 from bus.engine.dedupe import DedupeWindow, output_key
 from bus.engine.outcome import QUARANTINE, Outcome
-from bus.engine.tasks import cancel_and_wait
+from bus.engine.tasks import BackgroundTask
 from bus.errors import UpstreamError
 from bus.fastmetrics import PlainHistogram, plain_counter
 from bus.metrics import Metrics
@@ -86,7 +86,7 @@ class BatchSink:
         self._seeded: set[str] = set()
         self._lock = asyncio.Lock()
         self._kicked = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._writer = BackgroundTask(self._write_when_kicked, "membrane-sink")
         self._unacked = 0
         self.failure: UpstreamError | None = None
         self._duplicates = plain_counter(metrics.dedupe_dropped)
@@ -113,12 +113,10 @@ class BatchSink:
         self._seeded.clear()
 
     async def start(self) -> None:
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write_when_kicked(), name="membrane-sink")
+        self._writer.start()
 
     async def stop(self) -> None:
-        task, self._writer = self._writer, None
-        await cancel_and_wait(task)
+        await self._writer.stop()
 
     def kick(self) -> None:
         """Flush soon, in the background (failures surface as ``failure``)."""
