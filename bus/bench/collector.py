@@ -10,7 +10,6 @@ duplicates across the run with one bit per sequence number.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +17,8 @@ from collections.abc import Callable, Sequence
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bus.bench.workload import read_stamp
+from bus.engine.tasks import cancel_and_wait
+from bus.lifecycle import AsyncLifecycle
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -64,7 +65,7 @@ class Phase:
         }
 
 
-class Collector:
+class Collector(AsyncLifecycle):
     """Consumes every partition of ``topics`` from the start, for the whole run."""
 
     def __init__(self, bootstrap: str, topics: Sequence[str]) -> None:
@@ -151,18 +152,10 @@ class Collector:
         return True
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
 
-    async def __aenter__(self) -> Collector:
-        await self.start()
-        return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()

@@ -57,21 +57,28 @@ class Histogram:
         return lower
 
 
-def read_histogram(port: int, name: str, labels: Mapping[str, str]) -> Histogram:
-    """The histogram ``name`` with ``labels`` as the child on ``port`` serves it now."""
+def read_histograms(port: int, names: Sequence[str], labels: Mapping[str, str]
+                    ) -> dict[str, Histogram]:
+    """The histograms ``names`` with ``labels`` as the child on ``port`` serves them now
+    (one scrape for all of them)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
                                 timeout=SCRAPE_TIMEOUT) as response:
         text = response.read().decode()
-    buckets: list[tuple[float, float]] = []
-    total = 0.0
+    buckets: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    totals = dict.fromkeys(names, 0.0)
     for family in text_string_to_metric_families(text):
-        if family.name != name:
+        if family.name not in buckets:
             continue
         for sample in family.samples:
             if any(sample.labels.get(k) != v for k, v in labels.items()):
                 continue
             if sample.name.endswith("_bucket"):
-                buckets.append((float(sample.labels["le"]), sample.value))
+                buckets[family.name].append((float(sample.labels["le"]), sample.value))
             elif sample.name.endswith("_sum"):
-                total = sample.value
-    return Histogram(sorted(buckets), total)
+                totals[family.name] = sample.value
+    return {name: Histogram(sorted(buckets[name]), totals[name]) for name in names}
+
+
+def read_histogram(port: int, name: str, labels: Mapping[str, str]) -> Histogram:
+    """The histogram ``name`` with ``labels`` as the child on ``port`` serves it now."""
+    return read_histograms(port, [name], labels)[name]

@@ -15,12 +15,13 @@ from aiokafka import AIOKafkaProducer
 
 from bus.bench.batcher import TopicBatcher
 from bus.bench.workload import Route, Workload
+from bus.lifecycle import AsyncLifecycle
 
 TICK = 0.005  # seconds between paced emissions
 MAX_TICKS_OWED = 4  # after a stall, catch up at most this many ticks at once
 
 
-class Sender:
+class Sender(AsyncLifecycle):
     """Writes ``workload`` messages to ``bootstrap`` along ``route``."""
 
     def __init__(self, bootstrap: str, workload: Workload, route: Route) -> None:
@@ -36,13 +37,6 @@ class Sender:
 
     async def stop(self) -> None:
         await self._producer.stop()
-
-    async def __aenter__(self) -> Sender:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     async def touch(self, topics: list[str]) -> None:
         """Make sure ``topics`` exist (brokers create topics on first metadata request)."""

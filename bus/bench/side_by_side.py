@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bus.bench.configs import ROUTES, TITLES, Kind, launch
 from bus.bench.plan import Plan
-from bus.bench.scrape import Histogram, read_histogram
+from bus.bench.scrape import Histogram, read_histogram, read_histograms
 from bus.bench.session import Session
 from bus.bench.workload import Workload
 
@@ -232,8 +232,8 @@ def _relay_timings(session: Session) -> tuple[Histogram, ...]:
     port = session.children[0].spec.metrics_port if len(session.children) == 1 else None
     if port is None:
         return ()
-    return tuple(read_histogram(port, name, {"transport": "kafka"})
-                 for name in (TRANSIT, PRODUCE))
+    found = read_histograms(port, (TRANSIT, PRODUCE), {"transport": "kafka"})
+    return found[TRANSIT], found[PRODUCE]
 
 
 def _percentiles_ms(phase: Histogram) -> dict[str, float]:

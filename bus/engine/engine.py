@@ -50,6 +50,7 @@ from bus.engine.stats import EngineStats
 from bus.engine.tasks import BackgroundTask
 from bus.envelope import Envelope
 from bus.errors import ProtocolError
+from bus.lifecycle import AsyncLifecycle
 from bus.metrics import Metrics
 from bus.verdict import Delay, Divert
 from filters.base import FilterContext
@@ -68,7 +69,7 @@ MAX_RELEASE_ROUNDS = 100
 ReleaseCallback = Callable[[list[Outcome]], None]
 
 
-class Engine:
+class Engine(AsyncLifecycle):
     """Decides envelopes against the current policy and filter chains."""
 
     def __init__(
@@ -103,13 +104,6 @@ class Engine:
 
     async def stop(self) -> None:
         await self._timer.stop()
-
-    async def __aenter__(self) -> Engine:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     def on_release(self, callback: ReleaseCallback | None) -> None:
         """Where outcomes of held messages go when they are released."""

@@ -7,7 +7,9 @@ never. So the session asks the broker for its metadata every
 the request is small), and the broker counts as unreachable once no probe
 has succeeded for ``UNREACHABLE_AFTER`` seconds. While unreachable, the
 relay is not ready (``/readyz`` answers 503) and
-``membrane_broker_connected`` is 0; both recover with the next answer.
+``membrane_broker_connected`` is 0; both recover with the next answer. The
+gauge is this module's alone: 1 from the session's connection, 0 from its
+close.
 """
 
 from __future__ import annotations
@@ -39,10 +41,15 @@ class Reachability:
         return asyncio.get_running_loop().time() - self._answered_at <= UNREACHABLE_AFTER
 
     def start(self) -> None:
+        """Begin probing; call once connected (so the broker has just answered)."""
+        self._answered_at = asyncio.get_running_loop().time()
+        self._gauge.set(1)
         self._task.start()
 
     async def stop(self) -> None:
+        """Stop probing; the connection is being closed, so the gauge drops to 0."""
         await self._task.stop()
+        self._gauge.set(0)
 
     async def _probe_forever(self) -> None:
         loop = asyncio.get_running_loop()

@@ -90,7 +90,6 @@ class Relay(AsyncLifecycle):
         self._ready = asyncio.Event()
         self._drained = True
         self._grace = 10.0
-        self._broker_up = self.metrics.broker_up.labels("kafka")
         self.failed: BaseException | None = None
 
     # -- state -------------------------------------------------------------
@@ -203,7 +202,6 @@ class Relay(AsyncLifecycle):
                               delay)
             finally:
                 self._ready.clear()
-                self._broker_up.set(0)
             await session.close(timeout=2.0)
             self._session = None
             dropped = self.engine.discard_held()
@@ -219,7 +217,6 @@ class Relay(AsyncLifecycle):
     async def _run_session(self, session: Session) -> None:
         await session.open()
         self._session = session
-        self._broker_up.set(1)
         log.info("connected to Kafka at %s; reading %s as group %r", self.bootstrap,
                  f"topics {list(self._topics)}" if self._topics is not None
                  else f"outboxes matching {self.engine.policy.outbox_pattern}",
