@@ -25,6 +25,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any
 
 import aiomqtt
 
@@ -36,7 +37,7 @@ from bus.envelope import decode_envelope
 from bus.errors import ProtocolError
 from bus.lifecycle import AsyncLifecycle
 from bus.mqtt.codec import DEFAULT_MAX_PAYLOAD, MqttCodec
-from bus.mqtt.connection import make_client, paho_client
+from bus.mqtt.connection import connection_ended, make_client, paho_client
 from bus.mqtt.inflight import Inbound, InFlight
 from bus.mqtt.router import OutcomeSink, Router
 from bus.mqtt.sink import MqttSink
@@ -165,8 +166,12 @@ class MqttBridge(AsyncLifecycle):
                      self.settings.host, self.settings.port)
             reader = asyncio.create_task(self._read(client))
             stopping = asyncio.create_task(self._stopping.wait())
+            # The reader alone would miss a lost connection while it waits
+            # for room, and room only comes from acknowledgements.
+            ended = connection_ended(client)
+            watched: set[asyncio.Future[Any]] = {reader, stopping, ended}
             try:
-                await asyncio.wait({reader, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 stopping.cancel()
                 if not reader.done():
@@ -176,8 +181,10 @@ class MqttBridge(AsyncLifecycle):
             if self._stopping.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._inflight.wait_idle(), self._grace)
-            else:
+            elif not reader.cancelled():
                 reader.result()
+            else:
+                raise aiomqtt.MqttError("connection ended") from ended.exception()
 
     def _disconnected(self) -> None:
         self._client = None

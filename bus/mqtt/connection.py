@@ -10,6 +10,7 @@ messages the broker lets the bridge hold.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import Any
 
@@ -88,3 +89,11 @@ def paho_client(client: aiomqtt.Client) -> paho.Client:
     inner: paho.Client = client._client
     return inner
 
+
+
+def connection_ended(client: aiomqtt.Client) -> asyncio.Future[None]:
+    """Completes when the connected ``client``'s connection ends, by a network
+    failure or otherwise. Waiting on it notices a lost connection while
+    nothing is being read; aiomqtt 2.x only reports one to a waiting reader."""
+    ended: asyncio.Future[None] = client._disconnected
+    return ended

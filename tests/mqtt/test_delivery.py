@@ -42,6 +42,27 @@ async def _collect_until_complete(
         seen[message.payload] += 1
 
 
+async def _bridge_between_alice_and_bob(
+    start_bridge: StartBridge, mqtt_peer: ConnectPeer, rules: str, *,
+    receive_maximum: int, protocol: str = "5",
+) -> tuple[RunningBridge, MqttPeer, MqttPeer]:
+    running = await start_bridge(rules, protocol=protocol,
+                                 mqtt={"receive_maximum": receive_maximum})
+    alice = await mqtt_peer("alice", protocol=protocol)
+    bob = await mqtt_peer("bob", protocol=protocol)
+    return running, alice, bob
+
+
+def _cut_connection(running: RunningBridge) -> None:
+    """Cut the TCP connection under the bridge's client, as a network failure would."""
+    client = running.bridge._client
+    assert client is not None
+    sock = paho_client(client).socket()
+    assert sock is not None
+    with contextlib.suppress(OSError):
+        sock.shutdown(2)
+
+
 def _report(name: str, seen: collections.Counter[bytes], running: RunningBridge) -> None:
     duplicates = sum(seen.values()) - len(seen)
     print(f"\n{name}: {len(seen)} distinct delivered, {duplicates} duplicates, "
@@ -52,9 +73,8 @@ def _report(name: str, seen: collections.Counter[bytes], running: RunningBridge)
 async def test_bridge_restart_mid_stream_loses_nothing(
     start_bridge: StartBridge, mqtt_peer: ConnectPeer, protocol: str
 ) -> None:
-    running = await start_bridge(RULES, protocol=protocol, mqtt={"receive_maximum": 50})
-    alice = await mqtt_peer("alice", protocol=protocol)
-    bob = await mqtt_peer("bob", protocol=protocol)
+    running, alice, bob = await _bridge_between_alice_and_bob(
+        start_bridge, mqtt_peer, RULES, receive_maximum=50, protocol=protocol)
     publisher = asyncio.create_task(_publish_all(alice, MESSAGES))
     seen: collections.Counter[bytes] = collections.Counter()
     collector = asyncio.create_task(_collect_until_complete(bob, MESSAGES, seen))
@@ -76,27 +96,48 @@ async def test_bridge_restart_mid_stream_loses_nothing(
 async def test_dropped_connection_is_retried_and_loses_nothing(
     start_bridge: StartBridge, mqtt_peer: ConnectPeer
 ) -> None:
-    running = await start_bridge(RULES, mqtt={"receive_maximum": 20})
-    alice = await mqtt_peer("alice")
-    bob = await mqtt_peer("bob")
+    running, alice, bob = await _bridge_between_alice_and_bob(
+        start_bridge, mqtt_peer, RULES, receive_maximum=20)
     publisher = asyncio.create_task(_publish_all(alice, MESSAGES))
     seen: collections.Counter[bytes] = collections.Counter()
     collector = asyncio.create_task(_collect_until_complete(bob, MESSAGES, seen))
     for cut in (300, 1200):
         await wait_until(lambda cut=cut: len(seen) >= cut)
-        client = running.bridge._client
-        if client is not None:
-            sock = paho_client(client).socket()
-            if sock is not None:
-                # Cut the TCP connection under the client, as a network failure would.
-                with contextlib.suppress(OSError):
-                    sock.shutdown(2)
+        _cut_connection(running)
     await publisher
     await collector
     _report("dropped connections", seen, running)
     assert set(seen) == {f"m{i}".encode() for i in range(MESSAGES)}
     assert running.bridge.connections >= 2
     assert running.metrics.broker_up.labels("mqtt")._value.get() == 1
+
+
+SHAPED_RULES = RULES + """\
+filters:
+  - filter: rate
+    rate: 10
+    burst: 1
+    per: edge
+    max_delay: 60
+"""
+
+
+async def test_connection_cut_while_every_slot_waits_on_held_messages(
+    start_bridge: StartBridge, mqtt_peer: ConnectPeer
+) -> None:
+    # The rate filter holds messages back, so the bridge reads its four slots
+    # full and stops reading: the cut is noticed without a read failing.
+    running, alice, bob = await _bridge_between_alice_and_bob(
+        start_bridge, mqtt_peer, SHAPED_RULES, receive_maximum=4)
+    count = 12
+    await _publish_all(alice, count)
+    await wait_until(lambda: running.bridge.in_flight == 4)
+    _cut_connection(running)
+    seen: collections.Counter[bytes] = collections.Counter()
+    await asyncio.wait_for(_collect_until_complete(bob, count, seen), 30)
+    assert set(seen) == {f"m{i}".encode() for i in range(count)}
+    assert running.bridge.connections >= 2
+    await wait_until(lambda: running.bridge.in_flight == 0)
 
 
 PINGPONG_RULES = RULES + """\
