@@ -52,6 +52,8 @@ from bus.envelope import Envelope
 from bus.errors import ProtocolError
 from bus.lifecycle import AsyncLifecycle
 from bus.metrics import Metrics
+from bus.rules.schema import RulesFile
+from bus.rules.validate import rule_names
 from bus.verdict import Delay, Divert
 from filters.base import FilterContext
 
@@ -140,9 +142,10 @@ class Engine(AsyncLifecycle):
         policy = self._holder.current
         if policy.version != self._policy_version:
             self._policy_version = policy.version
-            configs = getattr(getattr(policy, "rules", None), "filters", None)
-            if configs is not None:
-                self._filters.update(configs)
+            rules = getattr(policy, "rules", None)
+            if isinstance(rules, RulesFile):
+                self._filters.update(rules.filters)
+                self._stats.keep_rules(rule_names(rules))
             self.metrics.policy_version.info({"version": policy.version})
         return policy
 

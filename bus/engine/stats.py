@@ -70,6 +70,21 @@ class EngineStats:
                 self._metrics.decisions.labels(rule, verdict))
         value.value += 1
 
+    def keep_rules(self, names: frozenset[str]) -> None:
+        """Stop exporting decision counts of rules not in ``names``: a rule
+        renamed or removed by a reload would otherwise stay in /metrics, frozen,
+        until the process restarts."""
+        self._decisions.clear()
+        counter = self._metrics.decisions
+        stale = {
+            (sample.labels["rule"], sample.labels["verdict"])
+            for family in counter.collect()
+            for sample in family.samples
+            if sample.name.endswith("_total") and sample.labels["rule"] not in names
+        }
+        for rule, verdict in stale:
+            counter.remove(rule, verdict)
+
     def forwarded(self) -> None:
         self._forwarded.value += 1
 

@@ -88,6 +88,11 @@ def _names(rules: RulesFile) -> Iterator[Problem]:
             seen[name] = path
 
 
+def rule_names(rules: RulesFile) -> frozenset[str]:
+    """Every name a decision of ``rules`` can carry, the default deny included."""
+    return frozenset(name for _, name in _rule_names(rules)) | {DEFAULT_RULE}
+
+
 def _rule_names(rules: RulesFile) -> Iterator[tuple[PathKey, str]]:
     for i, preset in enumerate(rules.topology):
         yield ("topology", i, "name"), preset.rule_name

@@ -185,3 +185,28 @@ async def test_reload_changes_decisions(tmp_path: Path) -> None:
 
     assert (before.action, after.action) == ("quarantine", "forward")
     assert header(after, h.POLICY) == holder.current.version != header(before, h.POLICY)
+
+
+async def test_a_renamed_rule_stops_being_exported_after_a_reload(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULES)
+    holder = PolicyHolder(load_policy(path))
+    metrics = Metrics()
+    engine = Engine(holder, metrics=metrics, clock=FakeClock())
+    await engine.handle(envelope("alice", (h.TO, b"bob")))
+    await engine.handle(envelope("loner", (h.TO, b"bob")))
+    assert sample(metrics, "membrane_policy_decisions_total", rule="alice-to-bob",
+                  verdict="allow") == 1
+    path.write_text(RULES.replace("name: alice-to-bob", "name: alice-bob"))
+    assert holder.reload(path).ok
+
+    await engine.handle(envelope("alice", (h.TO, b"bob")))
+
+    names = {s.labels["rule"] for family in metrics.decisions.collect()
+             for s in family.samples if s.name.endswith("_total")}
+    assert "alice-to-bob" not in names
+    assert sample(metrics, "membrane_policy_decisions_total", rule="alice-bob",
+                  verdict="allow") == 1
+    # Rules still in force keep their counts across the reload.
+    assert sample(metrics, "membrane_policy_decisions_total", rule="default",
+                  verdict="deny") == 1
