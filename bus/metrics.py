@@ -17,7 +17,10 @@ every metric of both, and a test keeps that page complete.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.metrics import MetricWrapperBase
 
 import bus
 
@@ -28,6 +31,21 @@ LATENCY_BUCKETS = (
 
 OUTCOMES = ("forwarded", "delayed", "quarantined", "shadowed")
 RELOAD_RESULTS = ("success", "failure")
+
+
+def drop_series(metric: MetricWrapperBase, label: str, keep: Collection[str]) -> None:
+    """Stop exporting every series of ``metric`` whose ``label`` is not in ``keep``:
+    a rule or filter that a reload renamed or removed would otherwise stay in
+    /metrics, frozen, until the process restarts."""
+    names: tuple[str, ...] = metric._labelnames
+    stale = {
+        tuple(sample.labels[name] for name in names)
+        for family in metric.collect()
+        for sample in family.samples
+        if sample.labels[label] not in keep
+    }
+    for values in stale:
+        metric.remove(*values)
 
 
 class Metrics:
@@ -216,4 +234,8 @@ class Metrics:
             "The admission rate each homeostat currently grants its group, messages per second.",
             ["filter", "group"],
             registry=r,
+        )
+        self.per_filter: tuple[MetricWrapperBase, ...] = (
+            self.filter_verdicts, self.filter_seconds, self.filter_errors,
+            self.homeostat_setpoint, self.homeostat_measured, self.homeostat_output,
         )

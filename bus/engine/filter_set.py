@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from bus.clock import Clock
 from bus.engine.chain import ChainRunner
-from bus.metrics import Metrics
+from bus.metrics import Metrics, drop_series
 from filters.base import ExportsMetrics, Filter, FilterConfig
 from filters.registry import build_filter
 
@@ -78,5 +78,9 @@ class FilterSet:
         keep = set(wanted)
         self._instances = {c: f for c, f in self._instances.items() if c in keep}
         self._chains.clear()
+        if self._metrics is not None:
+            names = {config.instance_name for config in keep}
+            for metric in self._metrics.per_filter:
+                drop_series(metric, "filter", names)
         for config in wanted:
             self.instance(config)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bus.decision import Decision
 from bus.fastmetrics import PlainHistogram, PlainValue, plain_counter
-from bus.metrics import Metrics
+from bus.metrics import Metrics, drop_series
 
 MAX_CACHED_CHILDREN = 1_024  # rule names and reasons are bounded; this only guards reloads
 DECISION_SAMPLE_EVERY = 16
@@ -71,19 +71,9 @@ class EngineStats:
         value.value += 1
 
     def keep_rules(self, names: frozenset[str]) -> None:
-        """Stop exporting decision counts of rules not in ``names``: a rule
-        renamed or removed by a reload would otherwise stay in /metrics, frozen,
-        until the process restarts."""
+        """Stop exporting decision counts of rules not in ``names``."""
         self._decisions.clear()
-        counter = self._metrics.decisions
-        stale = {
-            (sample.labels["rule"], sample.labels["verdict"])
-            for family in counter.collect()
-            for sample in family.samples
-            if sample.name.endswith("_total") and sample.labels["rule"] not in names
-        }
-        for rule, verdict in stale:
-            counter.remove(rule, verdict)
+        drop_series(self._metrics.decisions, "rule", names)
 
     def forwarded(self) -> None:
         self._forwarded.value += 1

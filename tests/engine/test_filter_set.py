@@ -81,3 +81,26 @@ def test_the_chain_cache_is_bounded() -> None:
     filters.chain_for((configs[2],))  # over the cap: the cache starts again
     assert filters.chain_for((configs[0],)) is not first
     assert filters.chain_for((configs[0],)).filters == first.filters
+
+
+def _exported_filters(metrics: Metrics) -> set[str]:
+    return {
+        sample.labels["filter"]
+        for metric in metrics.per_filter
+        for family in metric.collect()
+        for sample in family.samples
+    }
+
+
+def test_series_of_a_filter_dropped_by_an_update_stop_being_exported() -> None:
+    metrics = Metrics()
+    filters = FilterSet(FakeClock(), metrics)
+    kept, renamed = HopsConfig(name="hops-a", max_hops=3), HopsConfig(name="hops-b", max_hops=5)
+    filters.chain_for((kept, renamed))
+    metrics.homeostat_output.labels("hops-b", "team").set(1.0)
+    assert _exported_filters(metrics) == {"hops-a", "hops-b"}
+
+    filters.update([kept, HopsConfig(name="hops-c", max_hops=5)])
+    filters.chain_for((kept,))
+
+    assert _exported_filters(metrics) == {"hops-a"}
