@@ -85,7 +85,8 @@ class MqttBridge(AsyncLifecycle):
         self._codec = MqttCodec(settings.protocol, max_payload)
         self._client: aiomqtt.Client | None = None
         self.publisher = publisher or MqttSink(self._codec, settings.qos)
-        self._router = Router(self.publisher, settings.quarantine_topic, sinks or {})
+        self._router = Router(self.publisher, settings.quarantine_topic, sinks or {},
+                              on_duplicate=engine.metrics.dedupe_dropped.inc)
         self._inflight = InFlight(settings.receive_maximum)
         self._backoff = backoff or Backoff()
         self._retry = Backoff(base=0.05, cap=2.0)
