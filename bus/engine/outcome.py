@@ -24,7 +24,7 @@ QUARANTINE: Final = "quarantine"
 VERDICT_DENY: Final = "deny"  # the policy (an edge rule or the constitution) refused
 VERDICT_DIVERT: Final = "divert"  # a filter diverted
 VERDICT_INVALID: Final = "invalid"  # the input could not be decoded
-VERDICT_UNROUTABLE: Final = "unroutable"  # nobody to deliver to
+VERDICT_UNROUTABLE: Final = "unroutable"  # nobody to deliver to, or the broker refused
 
 
 class Outcome:
@@ -114,3 +114,16 @@ def quarantine_headers(
     if recipient is not None:
         out.append((h.RECIPIENT, recipient.encode()))
     return out
+
+
+def undeliverable(outcome: Outcome, *, reason: str, detail: str, destination: str,
+                  transport: str) -> Outcome:
+    """The quarantine copy of ``outcome`` when it cannot reach its destination:
+    nobody serves the recipient's transport, or the broker refused the write."""
+    headers = quarantine_headers(outcome.headers, verdict=VERDICT_UNROUTABLE, reason=reason,
+                                 detail=detail, recipient=outcome.recipient)
+    return Outcome(
+        action=QUARANTINE, env=outcome.env, recipient=outcome.recipient, transport=transport,
+        destination=destination, headers=headers, payload=outcome.payload, reason=reason,
+        policy_version=outcome.policy_version, origin=outcome.origin,
+    )

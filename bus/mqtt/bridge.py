@@ -32,9 +32,9 @@ import aiomqtt
 from bus import headers as h
 from bus.backoff import Backoff
 from bus.engine.engine import Engine
-from bus.engine.outcome import Outcome
+from bus.engine.outcome import QUARANTINE, Outcome, undeliverable
 from bus.envelope import decode_envelope
-from bus.errors import ProtocolError
+from bus.errors import ProtocolError, UpstreamError
 from bus.lifecycle import AsyncLifecycle
 from bus.mqtt.codec import DEFAULT_MAX_PAYLOAD, MqttCodec
 from bus.mqtt.connection import connection_ended, make_client, paho_client
@@ -50,6 +50,7 @@ TRANSPORT = "mqtt"
 NOT_AN_OUTBOX = "not-an-outbox"
 WRONG_TRANSPORT = "wrong-transport"
 INTERNAL_ERROR = "internal-error"
+BROKER_REFUSED = "broker-refused"
 
 
 class MqttBridge(AsyncLifecycle):
@@ -266,7 +267,9 @@ class MqttBridge(AsyncLifecycle):
     async def _confirm(self, inbound: Inbound, outcomes: Sequence[Outcome],
                        writes: list[Awaitable[None]]) -> None:
         """Wait until every write is durable, retrying failed ones while the
-        input can still be acknowledged; then let the input settle."""
+        input can still be acknowledged; then let the input settle. An outcome
+        the broker refuses for good is quarantined instead, so that one
+        refused topic cannot hold the input, and in the end every slot."""
         results = await asyncio.gather(*writes, return_exceptions=True)
         failed = _failures(outcomes, results)
         while failed:
@@ -276,12 +279,26 @@ class MqttBridge(AsyncLifecycle):
                             len(failed), failed[0][1])
                 return
             await asyncio.sleep(self._retry.next_delay())
-            retried = [outcome for outcome, _ in failed]
+            retried = [self._instead_of(outcome, error) for outcome, error in failed]
             results = await asyncio.gather(*self._router.submit_all(retried),
                                            return_exceptions=True)
             failed = _failures(retried, results)
         self._inflight.delivered(inbound)
         self._in_flight.set(len(self._inflight))
+
+    def _instead_of(self, outcome: Outcome, error: Exception) -> Outcome:
+        """What to write after ``outcome`` failed with ``error``: the same again,
+        or its quarantine copy when the broker refused it for good."""
+        if not isinstance(error, UpstreamError) or error.retriable:
+            return outcome
+        if outcome.action == QUARANTINE:
+            log.error("cannot quarantine a message from %r (the input stays "
+                      "unacknowledged until this is mended): %s", outcome.env.sender, error)
+            return outcome
+        self.engine.metrics.quarantined.labels(BROKER_REFUSED).inc()
+        return undeliverable(outcome, reason=BROKER_REFUSED, detail=str(error),
+                             destination=self.engine.policy.quarantine_topic,
+                             transport=self._router.quarantine_transport)
 
 
 def _failures(outcomes: Sequence[Outcome], results: Sequence[object]

@@ -1,9 +1,13 @@
 """Publishing membrane's outcomes to MQTT: inboxes, shared channels and quarantine.
 
 A publish is durable when the broker has acknowledged it (PUBACK for QoS 1),
-and only then does its future complete. Messages are published with retain
-off: an inbox is a queue, not a last-known value, and a retained quarantine
-copy would be replayed to every new subscriber.
+and only then does its future complete. An MQTT 5 broker may refuse a
+publish in its acknowledgement; a refusal that trying again cannot change
+(not authorised, invalid topic name or payload format) fails the future
+with a ``UpstreamError`` that is not retriable, any other with one that is.
+Messages are published with retain off: an inbox is a queue, not a
+last-known value, and a retained quarantine copy would be replayed to every
+new subscriber.
 
 The sink calls paho's ``publish`` directly and completes its own futures
 from the ``on_publish`` callback (chained to aiomqtt's): aiomqtt's awaitable
@@ -24,6 +28,12 @@ from bus.errors import UpstreamError
 from bus.mqtt.codec import MqttCodec
 from bus.mqtt.connection import paho_client
 
+PERMANENT_REFUSALS = frozenset({
+    0x87,  # not authorised
+    0x90,  # topic name invalid
+    0x99,  # payload format invalid
+})
+
 
 class MqttSink:
     """Publishes (topic, headers, payload) on the connection it is attached to.
@@ -36,7 +46,7 @@ class MqttSink:
         self.codec = codec
         self.qos = qos
         self._paho: paho.Client | None = None
-        self._waiting: dict[int, asyncio.Future[None]] = {}
+        self._waiting: dict[int, tuple[asyncio.Future[None], str]] = {}
 
     def attach(self, client: aiomqtt.Client) -> None:
         """Publish on ``client`` (connected) from now on."""
@@ -45,12 +55,13 @@ class MqttSink:
 
         def on_publish(*args: Any) -> None:
             _, _, mid, reason, _ = args
-            future = self._waiting.pop(mid, None)
+            future, topic = self._waiting.pop(mid, (None, ""))
             if future is not None and not future.done():
                 if getattr(reason, "is_failure", False):
-                    future.set_exception(
-                        UpstreamError(f"MQTT broker refused a publish: {reason}", retriable=True)
-                    )
+                    future.set_exception(UpstreamError(
+                        f"the MQTT broker refused the publish to {topic!r}: {reason} "
+                        f"(reason code 0x{reason.value:02x})",
+                        retriable=reason.value not in PERMANENT_REFUSALS))
                 else:
                     future.set_result(None)
             if chained is not None:
@@ -63,7 +74,7 @@ class MqttSink:
         """The connection is gone: publishes not yet acknowledged have failed."""
         self._paho = None
         waiting, self._waiting = self._waiting, {}
-        for future in waiting.values():
+        for future, _ in waiting.values():
             if not future.done():
                 future.set_exception(
                     UpstreamError("MQTT connection lost before the broker acknowledged",
@@ -90,7 +101,7 @@ class MqttSink:
         elif self.qos == 0 or info.is_published():
             future.set_result(None)
         else:
-            self._waiting[info.mid] = future
+            self._waiting[info.mid] = (future, topic)
         return future
 
     async def publish(

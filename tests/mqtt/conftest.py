@@ -34,6 +34,15 @@ from bus.policy import PolicyHolder, load_policy
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
+ROBOTS_RULES = """\
+version: 1
+groups:
+  robots: {members: [alice, bob], transport: mqtt}
+edges:
+  - {name: pair, from: robots, to: robots}
+"""
+"""Two MQTT agents that may talk to each other: the fleet most tests need."""
+
 # Generous per-client queues: tests publish thousands of QoS 1 messages while
 # the bridge is away, and Mosquitto's default (1,000) would drop the rest.
 # ``user``: started as root, Mosquitto would drop to the ``mosquitto`` user,
@@ -127,6 +136,17 @@ def start_mosquitto(tmp_path: Path) -> Iterator[StartMosquitto]:
     finally:
         for broker in started:
             broker.stop()
+
+
+def password_file(directory: Path, users: tuple[str, ...]) -> Path:
+    """A Mosquitto password file where each user's password is ``<user>-secret``."""
+    path = directory / "passwd"
+    for user in users:
+        create = ["-c"] if not path.exists() else []
+        subprocess.run(
+            ["mosquitto_passwd", *create, "-b", str(path), user, f"{user}-secret"],
+            check=True, capture_output=True)
+    return path
 
 
 @pytest.fixture
@@ -223,16 +243,19 @@ ConnectPeer = Callable[..., Awaitable[MqttPeer]]
 @pytest.fixture
 async def mqtt_peer(mosquitto: MosquittoBroker) -> AsyncIterator[ConnectPeer]:
     """Connects test clients to ``mosquitto``: ``await mqtt_peer("alice", protocol="5")``
-    subscribes to alice's inbox; ``listen=("membrane/quarantine",)`` to other topics."""
+    subscribes to alice's inbox; ``listen=("membrane/quarantine",)`` to other topics;
+    with ``password``, the client logs in as user ``name``."""
     peers: list[MqttPeer] = []
 
     async def connect(
-        name: str, *, protocol: str = "5", listen: tuple[str, ...] | None = None
+        name: str, *, protocol: str = "5", listen: tuple[str, ...] | None = None,
+        password: str | None = None,
     ) -> MqttPeer:
         version = aiomqtt.ProtocolVersion.V5 if protocol == "5" else aiomqtt.ProtocolVersion.V311
         client = aiomqtt.Client(
             mosquitto.host, mosquitto.port, identifier=f"peer-{name}-{uuid.uuid4().hex[:6]}",
-            protocol=version,
+            protocol=version, username=name if password is not None else None,
+            password=password,
         )
         await client.__aenter__()
         peer = MqttPeer(client, protocol)

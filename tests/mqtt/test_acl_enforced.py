@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,34 +12,21 @@ import aiomqtt
 import pytest
 
 from bus.cli.main import main
+from tests.mqtt.conftest import ROBOTS_RULES, password_file
 
 if TYPE_CHECKING:
     from tests.mqtt.conftest import MosquittoBroker, StartMosquitto
 
 pytestmark = pytest.mark.e2e
 
-RULES = """\
-version: 1
-groups:
-  robots: {members: [alice, bob], transport: mqtt}
-edges:
-  - {name: robots-talk, from: robots, to: robots}
-"""
 USERS = ("alice", "bob", "membrane")
 
 
 def _secured_broker(start: StartMosquitto, tmp_path: Path) -> MosquittoBroker:
     rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES)
+    rules.write_text(ROBOTS_RULES)
     assert main(["acls", str(rules), "--format", "mosquitto", "--out", str(tmp_path)]) == 0
-    passwords = tmp_path / "passwd"
-    for user in USERS:
-        create = ["-c"] if not passwords.exists() else []
-        subprocess.run(
-            ["mosquitto_passwd", *create, "-b", str(passwords), user, f"{user}-secret"],
-            check=True,
-            capture_output=True,
-        )
+    passwords = password_file(tmp_path, USERS)
     return start(
         extra=f"password_file {passwords}\nacl_file {tmp_path / 'mosquitto.acl'}\n",
         anonymous=False,

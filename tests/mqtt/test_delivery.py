@@ -12,20 +12,13 @@ import pytest
 
 from bus import headers as h
 from bus.mqtt.connection import paho_client
-from tests.mqtt.conftest import wait_until
+from tests.mqtt.conftest import ROBOTS_RULES, wait_until
 
 if TYPE_CHECKING:
     from tests.mqtt.conftest import ConnectPeer, MqttPeer, RunningBridge, StartBridge
 
 pytestmark = pytest.mark.e2e
 
-RULES = """\
-version: 1
-groups:
-  robots: {members: [alice, bob], transport: mqtt}
-edges:
-  - {name: pair, from: robots, to: robots}
-"""
 MESSAGES = 2_500
 
 
@@ -74,7 +67,7 @@ async def test_bridge_restart_mid_stream_loses_nothing(
     start_bridge: StartBridge, mqtt_peer: ConnectPeer, protocol: str
 ) -> None:
     running, alice, bob = await _bridge_between_alice_and_bob(
-        start_bridge, mqtt_peer, RULES, receive_maximum=50, protocol=protocol)
+        start_bridge, mqtt_peer, ROBOTS_RULES, receive_maximum=50, protocol=protocol)
     publisher = asyncio.create_task(_publish_all(alice, MESSAGES))
     seen: collections.Counter[bytes] = collections.Counter()
     collector = asyncio.create_task(_collect_until_complete(bob, MESSAGES, seen))
@@ -97,7 +90,7 @@ async def test_dropped_connection_is_retried_and_loses_nothing(
     start_bridge: StartBridge, mqtt_peer: ConnectPeer
 ) -> None:
     running, alice, bob = await _bridge_between_alice_and_bob(
-        start_bridge, mqtt_peer, RULES, receive_maximum=20)
+        start_bridge, mqtt_peer, ROBOTS_RULES, receive_maximum=20)
     publisher = asyncio.create_task(_publish_all(alice, MESSAGES))
     seen: collections.Counter[bytes] = collections.Counter()
     collector = asyncio.create_task(_collect_until_complete(bob, MESSAGES, seen))
@@ -112,7 +105,7 @@ async def test_dropped_connection_is_retried_and_loses_nothing(
     assert running.metrics.broker_up.labels("mqtt")._value.get() == 1
 
 
-SHAPED_RULES = RULES + """\
+SHAPED_RULES = ROBOTS_RULES + """\
 filters:
   - filter: rate
     rate: 10
@@ -182,7 +175,7 @@ async def test_outcomes_written_before_a_cut_are_not_written_again(
     assert running.metrics.dedupe_dropped._value.get() >= count - 1
 
 
-PINGPONG_RULES = RULES + """\
+PINGPONG_RULES = ROBOTS_RULES + """\
 filters:
   - filter: pingpong
     threshold: 2
