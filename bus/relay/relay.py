@@ -8,11 +8,14 @@ loss (commit only after every output is acknowledged), duplicates after a
 crash are removed by the dedupe window, per-pair order is kept.
 
 The relay supervises sessions (``bus.relay.session``): if the broker is
-unreachable at start or fails mid-stream, the session is closed, held
-messages are forgotten (their inputs were not committed), and a new session
-is opened after an exponential backoff with jitter; it resumes from the
-last committed offsets, so nothing is lost. ``stop`` drains and commits
-within a grace period.
+unreachable at start or fails mid-stream, the session is closed (its
+inputs' tickets are abandoned, none was committed), and a new session is
+opened after an exponential backoff with jitter; it resumes from the last
+committed offsets, so nothing is lost. Messages the engine still holds for
+abandoned tickets are left to come due and are then dropped by ``released``:
+the engine may be shared with the MQTT bridge, whose held messages are not
+the relay's to forget (forgetting them left the bridge's inputs waiting for
+ever). ``stop`` drains and commits within a grace period.
 """
 
 from __future__ import annotations
@@ -176,7 +179,8 @@ class Relay(AsyncLifecycle):
     async def _supervise(self) -> None:
         """Run sessions until stopped. A broker failure, or an unexpected error in a
         session, closes it and opens a new one after a backoff (what the failed
-        session read but did not commit is read again, so nothing is lost);
+        session read but did not commit is read again, so nothing is lost; the
+        engine's held messages are kept, see the module docstring);
         ``MAX_UNEXPECTED_FAILURES`` unexpected errors in a row end the relay."""
         backoff = Backoff(self.settings.backoff_initial, self.settings.backoff_max)
         unexpected = 0
@@ -204,10 +208,6 @@ class Relay(AsyncLifecycle):
                 self._ready.clear()
             await session.close(timeout=2.0)
             self._session = None
-            dropped = self.engine.discard_held()
-            if dropped:
-                log.info("forgot %d held messages; they are read again after reconnecting",
-                         dropped)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
             if session.joined.is_set():
