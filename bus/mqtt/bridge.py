@@ -296,9 +296,13 @@ class MqttBridge(AsyncLifecycle):
                       "unacknowledged until this is mended): %s", outcome.env.sender, error)
             return outcome
         self.engine.metrics.quarantined.labels(BROKER_REFUSED).inc()
+        if outcome.transport == TRANSPORT:
+            destination = self.engine.policy.quarantine_topic
+            transport = self._router.quarantine_transport
+        else:  # the other transport refused it: its quarantine would refuse the copy too
+            destination, transport = self.settings.quarantine_topic, TRANSPORT
         return undeliverable(outcome, reason=BROKER_REFUSED, detail=str(error),
-                             destination=self.engine.policy.quarantine_topic,
-                             transport=self._router.quarantine_transport)
+                             destination=destination, transport=transport)
 
 
 def _failures(outcomes: Sequence[Outcome], results: Sequence[object]

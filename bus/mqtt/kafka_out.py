@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from bus.engine.outcome import Outcome
-from bus.errors import UpstreamError
+from bus.kafka_refusals import produce_failure
 
 
 class KafkaWriter:
@@ -48,4 +48,4 @@ class KafkaWriter:
             )
             await sent
         except KafkaError as exc:
-            raise UpstreamError(f"producing to {topic} failed: {exc!r}", retriable=True) from exc
+            raise produce_failure(topic, exc) from exc

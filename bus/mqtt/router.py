@@ -6,7 +6,8 @@
   (the relay's Kafka producer in a mixed fleet).
 - A quarantine copy goes to the Kafka quarantine topic when Kafka is
   configured, otherwise to the MQTT quarantine topic of the rules' ``mqtt:``
-  section.
+  section. A copy for the MQTT transport addressed to the MQTT quarantine
+  topic (Kafka refused the original) goes there in any case.
 - A forward to a transport nobody serves is quarantined as ``no-transport``:
   never dropped.
 
@@ -113,6 +114,7 @@ class Router:
 
     def _quarantine(self, headers: list[tuple[str, bytes]], outcome: Outcome) -> Awaitable[None]:
         kafka = self._sinks.get("kafka")
-        if kafka is not None and headers is outcome.headers:
+        on_mqtt = outcome.transport == "mqtt" and outcome.destination == self._quarantine_topic
+        if kafka is not None and headers is outcome.headers and not on_mqtt:
             return kafka.submit(outcome)
         return self._mqtt.submit(self._quarantine_topic, headers, outcome.payload)

@@ -20,11 +20,12 @@ from bus.embedded import EmbeddedBroker
 from bus.engine.engine import Engine
 from bus.metrics import Metrics
 from bus.mqtt.bridge import MqttBridge
+from bus.mqtt.codec import DEFAULT_MAX_PAYLOAD
 from bus.mqtt.kafka_out import KafkaWriter
 from bus.policy import PolicyHolder, load_policy
 from bus.relay.relay import Relay
 from bus.relay.settings import RelaySettings
-from tests.mqtt.conftest import mqtt_section
+from tests.mqtt.conftest import mqtt_section, wait_until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -160,3 +161,27 @@ async def test_mqtt_input_refused_in_a_mixed_fleet_goes_to_the_kafka_quarantine(
     reasons = sorted(dict(r.headers)[h.REASON].decode() for r in records)
     assert reasons == ["bad-hops", "default-deny"]
     assert all(dict(r.headers)[h.FROM] == b"carol" for r in records)
+
+
+async def test_a_record_kafka_refuses_is_quarantined_on_mqtt(
+    fleet: Fleet, mqtt_peer: ConnectPeer
+) -> None:
+    # The bridge takes payloads up to 1 MiB; with membrane's headers the Kafka
+    # record is larger than the producer's limit, which no retry can mend.
+    alice = await mqtt_peer("alice")
+    quarantine = await mqtt_peer("q", listen=("membrane/quarantine",))
+    too_large = b"x" * DEFAULT_MAX_PAYLOAD
+    await alice.publish("agents/alice/out", too_large, {h.TO: "kim"})
+    await alice.publish("agents/alice/out", b"small", {h.TO: "kim"})
+    kim_inbox = await fleet.consumer(f"{fleet.prefix}.kim.inbox")
+    try:
+        [delivered] = await _records(kim_inbox, 1)
+    finally:
+        await kim_inbox.stop()
+    [copy] = await quarantine.take(1)
+    assert delivered.value == b"small"
+    assert copy.payload == too_large
+    assert copy.headers[h.REASON] == "broker-refused"
+    assert copy.headers[h.RECIPIENT] == "kim"
+    assert "MessageSizeTooLarge" in copy.headers[h.DETAIL]
+    await wait_until(lambda: fleet.bridge.in_flight == 0)
