@@ -9,6 +9,19 @@ transforms it; a local slot writes its ready answer. So responses reach the
 client in request order, whichever side produced them, and correlation ids
 are never renumbered. The queue is bounded: a client that pipelines more
 than ``max_in_flight`` requests waits, as on a broker.
+
+Either side may leave while the gateway is not reading it (``streams``):
+
+- the client leaves (EOF or a reset): answers have nowhere to go, so none
+  is awaited — a broker drops them too — but the requests it sent before
+  leaving are still forwarded, a held produce after its hold;
+- the broker leaves: no more requests are forwarded, the answers it gave
+  before leaving reach the client, and the client's connection is closed,
+  so its client reconnects (through the gateway, to a broker that is up)
+  instead of writing into a dead connection.
+
+Each of these endings is bounded by ``settle`` seconds (a stalled peer
+cannot hold the connection open); after that both sockets are closed.
 """
 
 from __future__ import annotations
@@ -23,12 +36,16 @@ from bus.errors import MembraneError, ProtocolError
 from bus.gateway.frames import SIZE, read_frame, read_request_prefix, response_correlation_id
 from bus.gateway.plan import Plan, ResponseTransform
 from bus.gateway.session import Session
+from bus.gateway.streams import WatchedReader
 
 log = logging.getLogger(__name__)
 
 Planner = Callable[[Session, bytes], Awaitable[Plan]]
 
 MAX_IN_FLIGHT = 64
+# Longest a connection whose peer left takes to pass on what it already has,
+# beyond any throttling hold.
+SETTLE_SECONDS = 10.0
 
 
 class _Slot:
@@ -55,8 +72,8 @@ class Connection:
     def __init__(
         self,
         session: Session,
-        client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-        upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        client: tuple[WatchedReader, asyncio.StreamWriter],
+        upstream: tuple[WatchedReader, asyncio.StreamWriter],
         planner: Planner,
         *,
         max_in_flight: int = MAX_IN_FLIGHT,
@@ -66,21 +83,34 @@ class Connection:
         self._upstream_reader, self._upstream_writer = upstream
         self._planner = planner
         self._slots: asyncio.Queue[_Slot | None] = asyncio.Queue(max_in_flight)
+        self._answering = True
+        damper = session.state.damper
+        self.settle = SETTLE_SECONDS + (damper.max_hold if damper is not None else 0.0)
 
     async def run(self) -> None:
-        """Pump until either side closes or breaks the protocol; then close both."""
+        """Pump until either side leaves or breaks the protocol; then close both."""
         requests = asyncio.create_task(self._pump_requests())
         responses = asyncio.create_task(self._pump_responses())
+        client_left = self._client_reader.ended
+        upstream_left = self._upstream_reader.ended
         try:
-            done, _ = await asyncio.wait({requests, responses}, return_when=asyncio.FIRST_COMPLETED)
-            if responses not in done and requests.exception() is None:
-                # The client finished sending: let the answers it awaits drain.
-                await self._slots.put(None)
-                await responses
-            for task in done:
-                exc = task.exception()
-                if exc is not None and not isinstance(exc, ConnectionError):
-                    raise exc
+            await asyncio.wait(
+                {requests, responses, client_left, upstream_left},
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            for task in (requests, responses):
+                failure = task.exception() if task.done() else None
+                if failure is not None:
+                    raise failure
+            if client_left.done():
+                responses.cancel()
+                self._stop_answering()
+                await self._settle(requests, "forwarding what the client sent")
+            else:
+                requests.cancel()
+                with contextlib.suppress(asyncio.QueueFull):
+                    self._slots.put_nowait(None)
+                await self._settle(responses, "answering what the broker answered")
         except ConnectionError as exc:
             log.debug("gateway connection %s closed: %s", self.session.peer, exc)
         except MembraneError as exc:
@@ -95,6 +125,21 @@ class Connection:
                 writer.close()
                 with contextlib.suppress(Exception):
                     await writer.wait_closed()
+
+    def _stop_answering(self) -> None:
+        """The client has left: forget the answers it awaited (a put waiting for room
+        goes through) and queue no more."""
+        self._answering = False
+        while not self._slots.empty():
+            self._slots.get_nowait()
+
+    async def _settle(self, task: asyncio.Task[None], what: str) -> None:
+        try:
+            await asyncio.wait_for(task, self.settle)
+        except TimeoutError:
+            log.warning(
+                "gateway connection %s: gave up %s after %gs", self.session.peer, what, self.settle
+            )
 
     async def _pump_requests(self) -> None:
         stats = self.session.state.stats
@@ -111,7 +156,7 @@ class Connection:
             if plan.forward is not None:
                 self._upstream_writer.write(plan.forward)
                 await self._upstream_writer.drain()
-            if not plan.expects_response:
+            if not plan.expects_response or not self._answering:
                 stats.record(prefix.api_key, spent)
                 continue
             await self._slots.put(

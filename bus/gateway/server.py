@@ -23,6 +23,7 @@ from bus.gateway.handlers import plan_request
 from bus.gateway.session import GatewayState, Session
 from bus.gateway.settings import IdentityMode
 from bus.gateway.stats import GatewayStats
+from bus.gateway.streams import WatchedReader, serve
 from bus.gateway.throttle import Damper
 from bus.gateway.upstream import Streams, UpstreamConnector
 from bus.gateway.versions import INSPECTED, decodable_range
@@ -208,7 +209,7 @@ class Gateway(AsyncLifecycle):
             self._servers.append(task.result())
 
     async def _serve(self, sock: socket.socket, node_id: int | None) -> asyncio.Server:
-        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def accept(reader: WatchedReader, writer: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()
             assert task is not None
             self._connections.add(task)
@@ -219,7 +220,7 @@ class Gateway(AsyncLifecycle):
             finally:
                 self._connections.discard(task)
 
-        return await asyncio.start_server(accept, sock=sock)
+        return await serve(accept, sock)
 
     async def _connect_upstream(self, node_id: int | None, local_port: int) -> Streams:
         targets: Sequence[Address] = self.upstream
@@ -240,7 +241,7 @@ class Gateway(AsyncLifecycle):
 
     async def _proxy(
         self,
-        reader: asyncio.StreamReader,
+        reader: WatchedReader,
         writer: asyncio.StreamWriter,
         node_id: int | None,
         local_port: int,

@@ -22,11 +22,14 @@ from bus.gateway import versions as api
 from bus.gateway.codec import decode_response, encode_request, request_type
 from bus.gateway.frames import read_frame
 from bus.gateway.scram import HASHES, ScramClient
+from bus.gateway.streams import WatchedReader, open_connection
 from bus.rules.transports import KafkaSettings
 from bus.secrets import from_env
 
-Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+Streams = tuple[WatchedReader, asyncio.StreamWriter]
 
+# Bounds the TCP (and TLS) connect, and separately the SASL exchange: a broker
+# that accepts connections but does not answer must not hold a client forever.
 CONNECT_TIMEOUT = 10.0
 # Correlation ids of the gateway's own requests, before any client request.
 OWN_CORRELATION = 0x7FFF0000
@@ -48,8 +51,11 @@ def tls_context(settings: KafkaSettings) -> ssl.SSLContext:
 class UpstreamConnector:
     """Opens (and, when configured, authenticates) one upstream connection."""
 
-    def __init__(self, settings: KafkaSettings, *, own_sasl: bool) -> None:
+    def __init__(
+        self, settings: KafkaSettings, *, own_sasl: bool, timeout: float = CONNECT_TIMEOUT
+    ) -> None:
         protocol = settings.security_protocol
+        self.timeout = timeout
         self.tls = tls_context(settings) if protocol in ("SSL", "SASL_SSL") else None
         self.mechanism: str | None = None
         self.user = ""
@@ -62,16 +68,19 @@ class UpstreamConnector:
     async def open(self, host: str, port: int) -> Streams:
         try:
             streams = await asyncio.wait_for(
-                asyncio.open_connection(
-                    host, port, ssl=self.tls, server_hostname=host if self.tls else None
-                ),
-                CONNECT_TIMEOUT,
+                open_connection(host, port, tls=self.tls), self.timeout
             )
         except (OSError, TimeoutError) as exc:
             raise UpstreamError(f"cannot reach {host}:{port}: {exc}", retriable=True) from None
         if self.mechanism is not None:
             try:
-                await self._authenticate(*streams)
+                await asyncio.wait_for(self._authenticate(*streams), self.timeout)
+            except TimeoutError:
+                streams[1].close()
+                raise UpstreamError(
+                    f"{host}:{port} did not complete SASL within {self.timeout:g}s",
+                    retriable=True,
+                ) from None
             except BaseException:
                 streams[1].close()
                 raise
