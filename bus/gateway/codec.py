@@ -18,6 +18,7 @@ from kio.index import UnknownAPIKey, UnknownEntity, load_request_schema, load_re
 from kio.serial import entity_reader, entity_writer
 
 from bus.errors import ProtocolError
+from bus.gateway.bounds import check_lengths
 from bus.gateway.frames import framed
 
 # kio's dataclasses are typed per version; the gateway handles them generically.
@@ -49,6 +50,8 @@ def _require(kind: type[Message] | None, what: str, api_key: int, version: int) 
 def decode_request(api_key: int, version: int, body: bytes) -> tuple[Message, Message]:
     """The (header, payload) of a request frame body."""
     kind = _require(request_type(api_key, version), "request", api_key, version)
+    # Client input: no length may reach kio's native reader unchecked (``bounds``).
+    check_lengths(kind, body, check_lengths(kind.__header_schema__, body))
     try:
         header, offset = entity_reader(kind.__header_schema__)(body, 0)
         payload, _ = entity_reader(kind)(body, offset)

@@ -115,6 +115,9 @@ class Connection:
             log.debug("gateway connection %s closed: %s", self.session.peer, exc)
         except MembraneError as exc:
             log.warning("gateway connection %s closed: %s", self.session.peer, exc)
+        except Exception:
+            # A frame no check foresaw: this connection ends, the others go on.
+            log.exception("gateway connection %s closed by an unexpected error", self.session.peer)
         finally:
             for task in (requests, responses):
                 task.cancel()
