@@ -80,6 +80,11 @@ class EmbeddedBroker(AsyncLifecycle):
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs (fault tests pause it with SIGSTOP)."""
+        return self._process.pid if self.running and self._process is not None else None
+
     def start_sync(self, timeout: float = 10.0) -> None:
         if self.running:
             return

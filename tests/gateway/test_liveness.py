@@ -50,13 +50,13 @@ edges: [{name: a-b, from: alice, to: bob}]
 @contextlib.contextmanager
 def stalled(broker: EmbeddedBroker) -> Iterator[None]:
     """The broker process stopped (not killed) inside the block."""
-    process = broker._process
-    assert process is not None
-    os.kill(process.pid, signal.SIGSTOP)
+    pid = broker.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
     try:
         yield
     finally:
-        os.kill(process.pid, signal.SIGCONT)
+        os.kill(pid, signal.SIGCONT)
 
 
 def metadata_frame(correlation_id: int) -> bytes:
