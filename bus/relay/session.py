@@ -32,6 +32,7 @@ from bus.engine.outcome import Outcome
 from bus.errors import ProtocolError, UpstreamError
 from bus.relay import unreadable
 from bus.relay.assignor import AffinityAssignor
+from bus.relay.closing import stop_client
 from bus.relay.committer import COMMIT_TIMEOUT, Committer
 from bus.relay.foreign import ForeignLane, unroutable
 from bus.relay.reachability import Reachability
@@ -133,10 +134,7 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._committer.stop_background()
         await self.sink.stop()
         for client in (self._consumer, self._tail, self._producer):
-            try:
-                await asyncio.wait_for(client.stop(), max(0.1, timeout / 3))
-            except (TimeoutError, KafkaError, OSError) as exc:
-                log.debug("closing %s: %r", type(client).__name__, exc)
+            await stop_client(client, max(0.1, timeout / 3))
         self.tracker.abandon_all()
 
     # -- the loop ----------------------------------------------------------
@@ -350,3 +348,4 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
         self.sink.reseed()
         log.info("assigned %d outbox partitions", len(assigned))
         self.joined.set()
+

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bus import headers as h
-from bus.embedded import free_port
+from bus.embedded import EmbeddedBroker, free_port
 from bus.metrics import Metrics
 from bus.mqtt.service import MqttService
 from bus.policy import PolicyHolder, load_policy
@@ -26,7 +26,16 @@ from tests.mqtt.conftest import (  # noqa: F401 (fixtures)
     mqtt_section,
     start_mosquitto,
 )
-from tests.relay.conftest import rules_text, settings
+from tests.relay.conftest import (
+    produce,
+    producer_for,
+    read_topics,
+    rules_text,
+    running_relay,
+    settings,
+    write_rules,
+)
+from tests.relay.test_reload_and_outage import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -74,3 +83,66 @@ async def test_mqtt_messages_held_while_kafka_is_away_are_still_delivered(
     finally:
         await mqtt.stop(2)
         await relay.stop(2)
+
+
+HELD_PER_SENDER = """
+agents: {alice: {}, bob: {}, carol: {}, kim: {}}
+edges:
+  - {name: to-bob, from: [alice, kim], to: bob}
+  - {name: alice-to-carol, from: alice, to: carol}
+filters:
+  - filter: rate
+    rate: 0.125
+    burst: 1
+    per: sender
+    max_delay: 60
+"""
+
+
+async def test_a_session_restarted_during_an_outage_leaves_the_relay_alive(
+        tmp_path: Path, prefix: str, caplog: pytest.LogCaptureFixture) -> None:
+    # alice's second message is held by the rate filter for 8 s and released
+    # after the broker is gone (stopping it takes 5 s while clients are
+    # connected). Its first write to carol's inbox fails for want of metadata,
+    # so the relay closes the session while the consumer retries its fetches.
+    holder = PolicyHolder(load_policy(write_rules(tmp_path / "rules.yaml", prefix,
+                                                  HELD_PER_SENDER)))
+    broker = EmbeddedBroker(port=free_port())
+    await broker.start()
+    try:
+        async with running_relay(holder, broker, prefix, backoff_initial=0.1, backoff_max=0.5,
+                                 request_timeout=3.0) as relay:
+            async with producer_for(broker) as producer:
+                await produce(producer, f"{prefix}.alice.outbox",
+                              [([(h.TO, b"bob")], b"first"), ([(h.TO, b"carol")], b"held")])
+            await until(lambda: relay.engine.held == 1 and relay.in_flight == 1, timeout=60)
+            await broker.stop()
+            await until(lambda: relay.engine.held == 0 and relay.in_flight == 0, timeout=60)
+            assert any("reconnecting" in r.getMessage() for r in caplog.records)
+            await broker.start()  # a new, empty cluster
+            async with producer_for(broker) as producer:
+                await produce(producer, f"{prefix}.kim.outbox", [([(h.TO, b"bob")], b"after")])
+            records = await read_topics(broker, [f"{prefix}.bob.inbox"],
+                                        lambda r: len(r) >= 1, timeout=60)
+            assert [r.value for r in records] == [b"after"]
+            assert relay.healthy and relay.failed is None
+    finally:
+        await broker.stop()
+
+
+async def test_stop_while_the_broker_is_away_returns_and_leaves_no_task(
+        tmp_path: Path, prefix: str) -> None:
+    holder = PolicyHolder(load_policy(write_rules(tmp_path / "rules.yaml", prefix,
+                                                  HELD_PER_SENDER)))
+    broker = EmbeddedBroker(port=free_port())
+    await broker.start()
+    try:
+        async with running_relay(holder, broker, prefix, request_timeout=2.0) as relay:
+            await broker.stop()  # the consumer's fetches now fail and are retried
+            drained = await relay.stop(3)
+            assert drained  # nothing was read, so nothing is left unfinished
+            assert not relay.healthy
+            current = asyncio.current_task()
+            assert [t for t in asyncio.all_tasks() if t is not current] == []
+    finally:
+        await broker.stop()
