@@ -56,13 +56,14 @@ def partition_of(sender: str, partitions: int) -> int:
 class _Batch:
     """One record batch for one partition, with the outputs it carries."""
 
-    __slots__ = ("builder", "keys", "partition", "sent_at", "tickets", "topic")
+    __slots__ = ("builder", "handed", "keys", "partition", "sent_at", "tickets", "topic")
 
     def __init__(self, builder: Any, topic: str, partition: int) -> None:
         self.builder = builder
         self.topic = topic
         self.partition = partition
         self.sent_at = 0.0  # monotonic, when handed to the producer
+        self.handed = False  # the producer took it; its acknowledgement settles it
         self.tickets: list[Ticket] = []
         self.keys: list[int] = []
 
@@ -88,7 +89,8 @@ class BatchSink:
         self._kicked = asyncio.Event()
         self._writer = BackgroundTask(self._write_when_kicked, "membrane-sink")
         self._unacked = 0
-        self.failure: UpstreamError | None = None
+        self.failure: Exception | None = None
+        """Why writing stopped: an ``UpstreamError`` from the broker, or any other error."""
         self._duplicates = plain_counter(metrics.dedupe_dropped)
         self._latency = PlainHistogram(metrics.end_to_end_seconds.labels("kafka"))
         self._transit = PlainHistogram(metrics.transit_seconds.labels("kafka"))
@@ -128,7 +130,10 @@ class BatchSink:
             self._kicked.clear()
             try:
                 await self.flush()
-            except UpstreamError as exc:
+            except Exception as exc:
+                # Any error, not only the broker's: a writer that ended unseen
+                # left every later output unwritten and the relay waiting on
+                # their acknowledgements for good. The reader raises it.
                 if self.failure is None:
                     self.failure = exc
                 return
@@ -161,6 +166,20 @@ class BatchSink:
 
     async def _write(self, queue: list[tuple[Outcome, Ticket]]) -> None:
         batches: dict[tuple[str, int], _Batch] = {}
+        try:
+            await self._build_and_send(queue, batches)
+        except BaseException:
+            # The outputs of batches never handed over were entered in the
+            # window; left there, the next session would take them for
+            # duplicates when it reads their inputs again, and commit them
+            # unwritten.
+            for batch in batches.values():
+                if not batch.handed:
+                    self._forget(batch)
+            raise
+
+    async def _build_and_send(self, queue: list[tuple[Outcome, Ticket]],
+                              batches: dict[tuple[str, int], _Batch]) -> None:
         window_add = self._window.add
         for outcome, ticket in queue:
             if ticket.abandoned:
@@ -172,23 +191,24 @@ class BatchSink:
             if outcome.action == QUARANTINE:
                 recipient = outcome.recipient or ""
                 headers = [*headers, *_origin_headers(ticket)]
+            partition = partition_of(env.sender, self._partitions[topic])
             key = output_key(topic, env.sender, env.msg_id, recipient)
             if not window_add(key):
                 self._duplicates.value += 1
                 ticket.done()
                 continue
-            partition = partition_of(env.sender, self._partitions[topic])
-            batch = batches.get((topic, partition))
-            if batch is None:
-                batch = batches[(topic, partition)] = self._new_batch(topic, partition)
-            if batch.builder.append(key=env.key, value=outcome.payload, timestamp=None,
-                                    headers=headers) is None:
-                await self._send(batch)
+            full = batch = batches.get((topic, partition))
+            if batch is None or batch.builder.append(
+                    key=env.key, value=outcome.payload, timestamp=None, headers=headers) is None:
                 batch = batches[(topic, partition)] = self._new_batch(topic, partition)
                 batch.builder.append(key=env.key, value=outcome.payload, timestamp=None,
                                      headers=headers)
+            else:
+                full = None
             batch.tickets.append(ticket)
             batch.keys.append(key)
+            if full is not None:  # after the output is in a batch, so a failure forgets it
+                await self._send(full)
         for batch in batches.values():
             await self._send(batch)
 
@@ -201,10 +221,13 @@ class BatchSink:
         try:
             future = await self._producer.send_batch(batch.builder, batch.topic,
                                                      partition=batch.partition)
-        except KafkaError as exc:
+        except BaseException as exc:
             self._forget(batch)
+            if not isinstance(exc, KafkaError):
+                raise
             raise UpstreamError(f"producing to {batch.topic} failed: {exc!r}",
                                 retriable=True) from exc
+        batch.handed = True
         self._unacked += len(batch.tickets)
         future.add_done_callback(partial(self._on_ack, batch))
 
