@@ -32,8 +32,18 @@ class Committer:
         self._failures = 0
 
     async def commit(self, timeout: float = COMMIT_TIMEOUT) -> None:
-        """Commit the points that moved since the last commit, within ``timeout``."""
-        points = self._tracker.commit_points()
+        """Commit the points that moved since the last commit, within ``timeout``.
+
+        Only partitions assigned right now: the client refuses a whole commit
+        that names one it does not hold, and offered again and again, such a
+        point would block every later commit of the others. The partition's
+        owner commits it.
+        """
+        assigned = self._consumer.assignment()
+        if not assigned:
+            return  # joining the group: the points stay offered until partitions are ours
+        points = {key: point for key, point in self._tracker.commit_points().items()
+                  if TopicPartition(*key) in assigned}
         if not points:
             return
         offsets = {TopicPartition(t, p): OffsetAndMetadata(o, "") for (t, p), o in points.items()}

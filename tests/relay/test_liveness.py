@@ -13,14 +13,17 @@ import signal
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bus import headers as h
 from bus.embedded import EmbeddedBroker, free_port
+from bus.engine.commit import OffsetTracker
 from bus.metrics import Metrics
 from bus.mqtt.service import MqttService
 from bus.policy import PolicyHolder, load_policy
 from bus.relay import Relay
+from bus.relay.committer import Committer
 from tests.mqtt.conftest import (  # noqa: F401 (fixtures)
     ConnectPeer,
     MosquittoBroker,
@@ -30,6 +33,7 @@ from tests.mqtt.conftest import (  # noqa: F401 (fixtures)
     start_mosquitto,
 )
 from tests.relay.conftest import (
+    create_topics,
     produce,
     producer_for,
     read_topics,
@@ -230,3 +234,27 @@ async def test_an_inbox_that_comes_back_with_fewer_partitions_does_not_stall_the
         records = await read_topics(broker, [inbox], lambda r: len(r) >= 1, timeout=60)
         assert [r.value for r in records] == [b"two"]
         assert relay.healthy
+
+
+async def test_a_commit_point_of_a_partition_no_longer_assigned_does_not_block_the_others(
+        kafka_broker: EmbeddedBroker, prefix: str) -> None:
+    # Partition 1 was read before a rebalance took it away; partition 0 stays.
+    outbox = f"{prefix}.alice.outbox"
+    kept = TopicPartition(outbox, 0)
+    await create_topics(kafka_broker, [outbox])
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_broker.bootstrap,
+                                group_id=f"membrane-{prefix}", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign([kept])
+        tracker = OffsetTracker()
+        committer = Committer(consumer, tracker)
+        for partition in (0, 1):
+            tracker.open(outbox, partition, 4).seal()
+        await committer.commit()
+        assert await consumer.committed(kept) == 5
+        tracker.open(outbox, 0, 5).seal()
+        await committer.commit()
+        assert await consumer.committed(kept) == 6
+    finally:
+        await consumer.stop()
