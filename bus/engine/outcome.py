@@ -116,6 +116,10 @@ def quarantine_headers(
     return out
 
 
+BROKER_REFUSED: Final = "broker-refused"
+"""Reason of a copy whose original the broker refused for good (an ACL, a size limit)."""
+
+
 def undeliverable(outcome: Outcome, *, reason: str, detail: str, destination: str,
                   transport: str) -> Outcome:
     """The quarantine copy of ``outcome`` when it cannot reach its destination:

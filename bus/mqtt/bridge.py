@@ -32,7 +32,7 @@ import aiomqtt
 from bus import headers as h
 from bus.backoff import Backoff
 from bus.engine.engine import Engine
-from bus.engine.outcome import QUARANTINE, Outcome, undeliverable
+from bus.engine.outcome import BROKER_REFUSED, QUARANTINE, Outcome, undeliverable
 from bus.envelope import decode_envelope
 from bus.errors import ProtocolError, UpstreamError
 from bus.lifecycle import AsyncLifecycle
@@ -50,7 +50,6 @@ TRANSPORT = "mqtt"
 NOT_AN_OUTBOX = "not-an-outbox"
 WRONG_TRANSPORT = "wrong-transport"
 INTERNAL_ERROR = "internal-error"
-BROKER_REFUSED = "broker-refused"
 
 
 class MqttBridge(AsyncLifecycle):

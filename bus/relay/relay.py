@@ -28,9 +28,10 @@ from typing import Literal
 
 from bus.backoff import Backoff
 from bus.clock import SYSTEM_CLOCK, Clock
+from bus.engine.commit import Ticket
 from bus.engine.dedupe import DedupeWindow
 from bus.engine.engine import Engine
-from bus.engine.outcome import Outcome
+from bus.engine.outcome import BROKER_REFUSED, Outcome, undeliverable
 from bus.engine.ports import PolicySource, SensorSink
 from bus.errors import UpstreamError
 from bus.lifecycle import AsyncLifecycle
@@ -85,7 +86,8 @@ class Relay(AsyncLifecycle):
         self._options = client_options(kafka if kafka is not None else KafkaSettings(), bootstrap)
         self._topics = tuple(topics) if topics is not None else None
         self._assignment = assignment
-        self._lanes = {name: ForeignLane(name, p) for name, p in (publishers or {}).items()}
+        self._lanes = {name: ForeignLane(name, p, self._divert)
+                       for name, p in (publishers or {}).items()}
         self._window = DedupeWindow(self.settings.dedupe_window)
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -154,6 +156,17 @@ class Relay(AsyncLifecycle):
         if self._owns_engine:
             await self.engine.stop()
         return self._drained
+
+    def _divert(self, outcome: Outcome, ticket: Ticket, error: UpstreamError) -> None:
+        """Quarantine, on Kafka, an outcome another transport's broker refused for good."""
+        session = self._session
+        if session is None or ticket.abandoned:
+            return  # the input is read again, by this relay or another
+        self.metrics.quarantined.labels(BROKER_REFUSED).inc()
+        copy = undeliverable(outcome, reason=BROKER_REFUSED, detail=str(error),
+                             destination=self.engine.policy.quarantine_topic, transport="kafka")
+        session.sink.submit(copy, ticket)
+        session.sink.kick()
 
     # -- supervision -------------------------------------------------------
 

@@ -51,14 +51,17 @@ topics:
 edges:
   - {{name: alice-kim, from: alice, to: kim}}
   - {{name: kim-alice, from: kim, to: alice}}
+  - {{name: kim-carol, from: kim, to: carol}}
 """
 
 
 class Fleet:
-    def __init__(self, prefix: str, producer: AIOKafkaProducer, bridge: MqttBridge) -> None:
+    def __init__(self, prefix: str, producer: AIOKafkaProducer, bridge: MqttBridge,
+                 relay: Relay) -> None:
         self.prefix = prefix
         self.producer = producer
         self.bridge = bridge
+        self.relay = relay
 
     async def consumer(self, topic: str) -> AIOKafkaConsumer:
         return await _consumer(self.producer.client._bootstrap_servers, topic)
@@ -72,7 +75,7 @@ async def _consumer(bootstrap: str, topic: str) -> AIOKafkaConsumer:
     return consumer
 
 
-async def _records(consumer: AIOKafkaConsumer, count: int) -> list[ConsumerRecord]:
+async def records(consumer: AIOKafkaConsumer, count: int) -> list[ConsumerRecord]:
     records: list[ConsumerRecord] = []
 
     async def collect() -> None:
@@ -107,7 +110,7 @@ async def fleet(
     try:
         await relay.wait_ready(60)
         await asyncio.wait_for(bridge.ready.wait(), 30)
-        yield Fleet(prefix, producer, bridge)
+        yield Fleet(prefix, producer, bridge, relay)
     finally:
         await bridge.stop(grace=1)
         await relay.stop(grace=2)
@@ -126,7 +129,7 @@ async def test_mqtt_and_kafka_agents_converse_through_one_policy(
             # MQTT -> Kafka: alice's publish lands in kim's Kafka inbox ...
             await alice.publish("agents/alice/out", f"a{turn}".encode(),
                                 {h.TO: "kim", h.KIND: "question", h.HOPS: hops})
-            [record] = await _records(kim_inbox, 1)
+            [record] = await records(kim_inbox, 1)
             headers = {name: value.decode() for name, value in record.headers}
             assert record.value == f"a{turn}".encode()
             assert headers[h.FROM] == "alice"
@@ -155,12 +158,12 @@ async def test_mqtt_input_refused_in_a_mixed_fleet_goes_to_the_kafka_quarantine(
     try:
         await carol.publish("agents/carol/out", b"to kim", {h.TO: "kim"})
         await carol.publish("agents/carol/out", b"{broken", {h.TO: "kim", h.HOPS: "x"})
-        records = await _records(quarantine, 2)
+        copies = await records(quarantine, 2)
     finally:
         await quarantine.stop()
-    reasons = sorted(dict(r.headers)[h.REASON].decode() for r in records)
+    reasons = sorted(dict(r.headers)[h.REASON].decode() for r in copies)
     assert reasons == ["bad-hops", "default-deny"]
-    assert all(dict(r.headers)[h.FROM] == b"carol" for r in records)
+    assert all(dict(r.headers)[h.FROM] == b"carol" for r in copies)
 
 
 async def test_a_record_kafka_refuses_is_quarantined_on_mqtt(
@@ -175,7 +178,7 @@ async def test_a_record_kafka_refuses_is_quarantined_on_mqtt(
     await alice.publish("agents/alice/out", b"small", {h.TO: "kim"})
     kim_inbox = await fleet.consumer(f"{fleet.prefix}.kim.inbox")
     try:
-        [delivered] = await _records(kim_inbox, 1)
+        [delivered] = await records(kim_inbox, 1)
     finally:
         await kim_inbox.stop()
     [copy] = await quarantine.take(1)
