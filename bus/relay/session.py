@@ -12,6 +12,9 @@ A session ends when asked to stop (drain, commit, close) or when the broker
 fails (raise ``UpstreamError``; the relay opens a new session, which
 resumes from the last commit). On a rebalance, revoked partitions are
 drained for up to ``revoke_timeout`` and committed before they are given up.
+The rest of a read taken before a rebalance began is dropped, not relayed
+(``on_partitions_revoked`` says why); after the rebalance every partition is
+read again from its committed offset, whoever gets it, so nothing is skipped.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
         self._senders: dict[str, str | None] = {}
         self._senders_version = ""
         self._closing = False
+        self._revokes = 0  # rebalances begun; a read is relayed only under its own count
         self._committer = Committer(self._consumer, self.tracker)
         self._in_flight_gauge = metrics.in_flight.labels("kafka")
         self._broker_gauge = metrics.broker_up.labels("kafka")
@@ -161,11 +165,14 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
             except UnicodeDecodeError:  # a record the client cannot parse
                 await self._quarantine_unreadable()
                 continue
+            # No await since the read returned: the client returns nothing
+            # while a rebalance is under way, so this is the count it was read under.
+            read_in = self._revokes
             for tp, records in batch.items():
                 for start in range(0, len(records), HANDOFF_EVERY):
-                    if tp not in self._consumer.assignment():
-                        break  # revoked during a hand-off: its next owner reads the rest
-                    await self._relay_records(tp, records[start:start + HANDOFF_EVERY])
+                    if self._revokes != read_in:
+                        break  # a rebalance began: its partitions' next owners read the rest
+                    await self._relay_records(tp, records[start:start + HANDOFF_EVERY], read_in)
                     await self._hand_off()
             if loop.time() >= next_commit:
                 next_commit = loop.time() + self._settings.commit_interval
@@ -173,12 +180,16 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
                 await self._inspect_partitions()
                 self._follow_policy()
 
-    async def _relay_records(self, tp: TopicPartition, records: list[Any]) -> None:
+    async def _relay_records(self, tp: TopicPartition, records: list[Any], read_in: int) -> None:
+        """Decide and route ``records``, read while ``read_in`` rebalances had begun;
+        stops at the first record after another begins (deciding awaits the filters)."""
         topic, partition = tp.topic, tp.partition
         sender = self._sender_of(topic)
         engine = self.engine
         tracker = self.tracker
         for record in records:
+            if self._revokes != read_in:
+                return
             ticket = tracker.open(topic, partition, record.offset, record.timestamp / 1000.0)
             try:
                 env = envelope_of(sender=sender, topic=topic, partition=partition,
@@ -198,7 +209,7 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
     async def _quarantine_unreadable(self) -> None:
         """Quarantine the record ``getmany`` failed on, by its place (``bus.relay.unreadable``)."""
         await unreadable.rewind(self._consumer, self.tracker)
-        found = await unreadable.find(self._consumer, self._relay_records)
+        found = await unreadable.find(self._consumer, self._relay_fresh_read)
         if found is None:
             return
         tp, offset = found
@@ -212,6 +223,11 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
         ticket.expect(1)
         self.route(outcome, ticket)
         ticket.seal()
+
+    async def _relay_fresh_read(self, tp: TopicPartition, records: list[Any]) -> None:
+        """``_relay_records`` for a read that returned just now, with no await since
+        (``unreadable.find`` reads one partition at a time and relays it at once)."""
+        await self._relay_records(tp, records, self._revokes)
 
     async def _hand_off(self) -> None:
         """Let the sink's writer pass what was decided so far to the producer.
@@ -330,6 +346,16 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
     # -- rebalancing -------------------------------------------------------
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Drain and commit the revoked partitions, then abandon their inputs.
+
+        The client still reports the old assignment while this runs and until
+        the group has rebalanced, so the reader learns of it by the count:
+        otherwise it would go on relaying a read it holds, opening inputs of
+        these partitions after they are abandoned, and were they given back
+        to this relay, those inputs' commit point would pass inputs abandoned
+        unfinished (committed, never written).
+        """
+        self._revokes += 1
         if not revoked or self._closing:
             return
         keys = {(tp.topic, tp.partition) for tp in revoked}
