@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import IllegalStateError, KafkaError
+from aiokafka.errors import KafkaError
 
 from bus.engine.commit import OffsetTracker, Ticket
 from bus.engine.dedupe import DedupeWindow
@@ -38,6 +38,7 @@ from bus.relay.assignor import AffinityAssignor
 from bus.relay.closing import stop_client
 from bus.relay.committer import COMMIT_TIMEOUT, Committer
 from bus.relay.foreign import ForeignLane, unroutable
+from bus.relay.positions import lag_rewinding_recreated
 from bus.relay.reachability import Reachability
 from bus.relay.records import derived_id, envelope_of
 from bus.relay.seeder import TailSeeder
@@ -49,7 +50,6 @@ log = logging.getLogger(__name__)
 MAX_CACHED_SENDERS = 100_000
 FETCH_PARTITION_BYTES = 4 * 1024 * 1024  # per partition and fetch: room for a full read
 DRAIN_SHARE = 0.8  # of a drain's time for finishing outputs; the rest is for the commit
-POSITION_TIMEOUT = 0.05  # seconds; a partition whose position is being reset is skipped
 HANDOFF_EVERY = 256  # records decided between two hand-offs to the producer
 
 
@@ -291,33 +291,8 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._committer.commit(timeout)
 
     async def _inspect_partitions(self) -> None:
-        """Update the gauges, and rewind partitions whose log is behind our position.
-
-        A read position past the partition's high watermark means the log was
-        recreated (a topic deleted and created again, or a broker that lost
-        its data): the offsets we had no longer name the same records, and
-        the broker may never say so. Reading such a partition from its start
-        loses nothing; what was already written is caught by the dedupe window.
-        """
-        consumer = self._consumer
         self._in_flight_gauge.set(self.tracker.in_flight)
-        lag = 0
-        for tp in list(consumer.assignment()):
-            # A rebalance may take partitions away while this loop awaits.
-            if tp not in consumer.assignment() or (high := consumer.highwater(tp)) is None:
-                continue
-            try:
-                position = await asyncio.wait_for(consumer.position(tp), POSITION_TIMEOUT)
-                if position > high:
-                    log.warning("%s[%d]: read position %d is past the end of the log (%d); "
-                                "the log was recreated, reading it from the start",
-                                tp.topic, tp.partition, position, high)
-                    await consumer.seek_to_beginning(tp)
-                    continue
-            except (TimeoutError, IllegalStateError):
-                continue  # no position yet (being reset), or no longer ours
-            lag += max(0, high - position)
-        self._lag_gauge.set(lag)
+        self._lag_gauge.set(await lag_rewinding_recreated(self._consumer))
 
     async def drain(self, timeout: float) -> bool:
         """Finish what was read (outputs acknowledged) and commit, within ``timeout``
