@@ -20,7 +20,9 @@ NOISY_LIBRARIES = ("aiokafka", "kafka")
 
 MASK = "***"
 
-_secrets: set[str] = set()  # a handful: the secret settings of one process
+# A handful: the secret settings of one process, longest first, so a secret
+# that contains another is masked whole rather than around the shorter one.
+_secrets: list[str] = []
 
 
 def _forms(secret: str) -> set[str]:
@@ -68,7 +70,8 @@ def _guard_handlers() -> None:
 def redact(secret: str) -> None:
     """Never show ``secret`` in a log line from now on (any logger, any level)."""
     if secret:
-        _secrets.update(form for form in _forms(secret) if form)
+        known = set(_secrets) | {form for form in _forms(secret) if form}
+        _secrets[:] = sorted(known, key=len, reverse=True)
         _guard_handlers()
 
 

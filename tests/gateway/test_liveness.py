@@ -191,7 +191,7 @@ async def test_a_broker_that_accepts_but_never_answers_sasl_drops_the_client(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setenv("LIVENESS_SASL_PASSWORD", "secret")
+    monkeypatch.setenv("LIVENESS_SASL_PASSWORD", "liveness-sasl-pw-3b9e")
     rules = tmp_path / "rules.yaml"
     rules.write_text(SASL_RULES)
     holder = PolicyHolder(load_policy(rules))

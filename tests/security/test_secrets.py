@@ -23,6 +23,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from bus.errors import ConfigError
+from bus.log import redact
 from bus.relay.kafka_options import client_options
 from bus.reliability.process import RelayProcess
 from bus.rules.transports import KafkaSettings
@@ -207,3 +208,14 @@ def test_any_secret_read_from_the_environment_is_masked_in_messages_and_tracebac
     logged = debug_log.getvalue()
     assert "connecting with ***" in logged and "RuntimeError: refused: '***'" in logged
     assert secret not in logged
+
+
+def test_a_secret_that_contains_another_is_masked_whole(debug_log: io.StringIO) -> None:
+    # Registered short one first: masking it first would show the rest of the long one.
+    short, long = "pw-8d1c", "tenant-pw-8d1c-and-more"
+    redact(short)
+    redact(long)
+    logging.getLogger("membrane.test").warning("sending %s then %s", long, short)
+    logged = debug_log.getvalue()
+    assert "sending *** then ***" in logged
+    assert "tenant" not in logged and "more" not in logged
