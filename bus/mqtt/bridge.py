@@ -179,13 +179,16 @@ class MqttBridge(AsyncLifecycle):
                     reader.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await reader
+            # Read it whichever way the session ends, so asyncio never reports
+            # an exception nobody retrieved.
+            cause = ended.exception() if ended.done() and not ended.cancelled() else None
             if self._stopping.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._inflight.wait_idle(), self._grace)
             elif not reader.cancelled():
                 reader.result()
             else:
-                raise aiomqtt.MqttError("connection ended") from ended.exception()
+                raise aiomqtt.MqttError("connection ended") from cause
 
     def _disconnected(self) -> None:
         self._client = None
