@@ -39,6 +39,7 @@ from bus.metrics import Metrics
 from bus.policy import PolicyHolder, load_policy
 from bus.relay.relay import Relay
 from bus.relay.settings import RelaySettings
+from tests.polling import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -202,14 +203,6 @@ def verdicts(metrics: Metrics, name: str, verdict: str) -> float:
     return value or 0.0
 
 
-async def eventually(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
 async def test_storm_and_cycle_are_damped_then_cut_while_a_calm_pair_keeps_flowing(
     fleet: tuple[Fleet, Metrics],
 ) -> None:
@@ -252,9 +245,9 @@ async def test_storm_and_cycle_are_damped_then_cut_while_a_calm_pair_keeps_flowi
     def cycle_cut() -> bool:
         return len(senders_of(bus.quarantined, CYCLE)) >= TOKENS
 
-    await eventually(storm_cut, 120, "the storm to be cut")
-    await eventually(cycle_cut, 120, "every cycle token to be cut")
-    await eventually(lambda: not bus.unsettled(), 60, "every message to be delivered or diverted")
+    await wait_until(storm_cut, 120, "the storm to be cut")
+    await wait_until(cycle_cut, 120, "every cycle token to be cut")
+    await wait_until(lambda: not bus.unsettled(), 60, "every message to be delivered or diverted")
     await asyncio.sleep(2.0)  # a cut storm stays cut: nothing new may follow
     assert not bus.unsettled()
 

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,7 @@ from bus.gateway.frames import read_frame
 from bus.gateway.server import Gateway, parse_address
 from bus.metrics import Metrics
 from bus.policy import PolicyHolder, load_policy
+from tests.polling import wait_until
 
 if TYPE_CHECKING:
     from conftest import Team
@@ -89,13 +90,6 @@ def sample(metrics: Metrics, name: str, **labels: str) -> float:
     return metrics.registry.get_sample_value(name, labels) or 0.0
 
 
-async def eventually(condition: Callable[[], bool], what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + PATIENCE
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, what
-        await asyncio.sleep(0.05)
-
-
 def open_connections(metrics: Metrics) -> float:
     return sample(metrics, "membrane_gateway_connections")
 
@@ -121,7 +115,8 @@ async def gateway(team: Team, fresh_kafka_broker: EmbeddedBroker) -> AsyncIterat
         client = await connect(gateway)
         await round_trip(client, 1)
         client[1].close()
-        await eventually(lambda: open_connections(metrics) == 0, "the warm-up connection closed")
+        await wait_until(lambda: open_connections(metrics) == 0, PATIENCE,
+                         "the warm-up connection closed")
         yield gateway
 
 
@@ -142,20 +137,23 @@ async def test_a_client_leaving_while_the_broker_stalls_frees_its_connection(
         await client[1].drain()
         # One answer is awaited from the broker, 64 wait in line, the next waits for room.
         taken = min(pipelined, 66)
-        await eventually(
+        await wait_until(
             lambda: sample(
                 metrics, "membrane_gateway_requests_total", api="metadata", outcome="forwarded"
             )
             >= forwarded + taken,
+            PATIENCE,
             f"the gateway forwarded {taken} requests",
         )
         client[1].close()
-        await eventually(
+        await wait_until(
             lambda: open_connections(metrics) == 0,
+            PATIENCE,
             "the gateway closed the connection of a client that left, though the broker "
             "never answered",
         )
-        await eventually(lambda: resources() == baseline, f"{resources()} back to {baseline}")
+        await wait_until(lambda: resources() == baseline, PATIENCE,
+                         f"{resources()} back to {baseline}")
 
 
 async def test_a_broker_going_away_closes_idle_client_connections_and_clients_recover(

@@ -31,6 +31,9 @@ from bus.mqtt.bridge import MqttBridge
 from bus.mqtt.codec import DEFAULT_MAX_PAYLOAD
 from bus.mqtt.router import OutcomeSink
 from bus.policy import PolicyHolder, load_policy
+from tests.polling import wait_until
+
+__all__ = ["wait_until"]  # shared with the MQTT tests that import it from here
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -327,12 +330,3 @@ async def start_bridge(
         for handle in running:
             await handle.bridge.stop(grace=1.0)
             await handle.engine.stop()
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.02)

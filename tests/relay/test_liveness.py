@@ -32,6 +32,7 @@ from tests.mqtt.conftest import (  # noqa: F401 (fixtures)
     mqtt_section,
     start_mosquitto,
 )
+from tests.polling import wait_until
 from tests.relay.conftest import (
     create_topics,
     produce,
@@ -42,7 +43,6 @@ from tests.relay.conftest import (
     settings,
     write_rules,
 )
-from tests.relay.test_reload_and_outage import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -140,9 +140,9 @@ async def test_a_session_restarted_during_an_outage_leaves_the_relay_alive(
         async with producer_for(broker) as producer:
             await produce(producer, f"{prefix}.alice.outbox",
                           [([(h.TO, b"bob")], b"first"), ([(h.TO, b"carol")], b"held")])
-        await until(lambda: relay.engine.held == 1 and relay.in_flight == 1, timeout=60)
+        await wait_until(lambda: relay.engine.held == 1 and relay.in_flight == 1, timeout=60)
         await crash(broker)
-        await until(lambda: relay.engine.held == 0 and relay.in_flight == 0, timeout=60)
+        await wait_until(lambda: relay.engine.held == 0 and relay.in_flight == 0, timeout=60)
         assert any("reconnecting" in r.getMessage() for r in caplog.records)
         await broker.start()  # a new, empty cluster
         async with producer_for(broker) as producer:
@@ -193,14 +193,14 @@ async def test_stop_while_the_broker_hangs_leaves_no_client_running_once_it_answ
         async with producer_for(broker) as producer:
             await produce(producer, f"{prefix}.alice.outbox",
                           [([(h.TO, b"bob")], b"m%d" % n) for n in range(20)])
-        await until(lambda: relay.engine.held >= 5, timeout=60)
+        await wait_until(lambda: relay.engine.held >= 5, timeout=60)
         os.kill(pid, signal.SIGSTOP)
         held = relay.engine.held
-        await until(lambda: relay.engine.held < held, timeout=60)  # a write is under way
+        await wait_until(lambda: relay.engine.held < held, timeout=60)  # a write is under way
         assert not await relay.stop(2)
         assert not relay.healthy
     os.kill(pid, signal.SIGCONT)
-    await until(lambda: not other_tasks(), timeout=60)
+    await wait_until(lambda: not other_tasks(), timeout=60)
 
 
 async def test_an_inbox_that_comes_back_with_fewer_partitions_does_not_stall_the_writer(
@@ -228,7 +228,7 @@ async def test_an_inbox_that_comes_back_with_fewer_partitions_does_not_stall_the
         await broker.start()
         # Until the relay's producer has metadata from the new broker (a probe
         # every 2 s), it would write to partition 5 as if nothing happened.
-        await until(lambda: partitions_known_to(relay, inbox) == 0, timeout=60)
+        await wait_until(lambda: partitions_known_to(relay, inbox) == 0, timeout=60)
         async with producer_for(broker) as producer:
             await produce(producer, f"{prefix}.carol.outbox", [([(h.TO, b"bob")], b"two")])
         records = await read_topics(broker, [inbox], lambda r: len(r) >= 1, timeout=60)

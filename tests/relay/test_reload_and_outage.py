@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from bus.metrics import Metrics
 from bus.policy import PolicyHolder, load_policy
 from bus.relay import Relay
 from bus.relay.reloader import RulesReloader
+from tests.polling import wait_until
 from tests.relay.conftest import (
     header,
     metric,
@@ -103,14 +103,6 @@ async def test_broker_down_at_start_then_up(tmp_path: Path, prefix: str) -> None
         await broker.stop()
 
 
-async def until(condition: Callable[[], bool], timeout: float) -> None:
-    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition never held"
-        await asyncio.sleep(0.1)
-
-
 def connected(relay: Relay) -> float:
     return metric(relay.metrics, "membrane_broker_connected", transport="kafka")
 
@@ -129,9 +121,9 @@ async def test_broker_lost_mid_stream_the_relay_recovers(tmp_path: Path, prefix:
             assert relay.ready
             await broker.stop()  # the embedded broker keeps nothing: a new, empty cluster
             # No traffic, so nothing fails: only the probe can tell the broker is gone.
-            await until(lambda: not relay.ready, timeout=60)
+            await wait_until(lambda: not relay.ready, timeout=60)
             # The gauge follows once the probe in flight gives up.
-            await until(lambda: connected(relay) == 0, timeout=60)
+            await wait_until(lambda: connected(relay) == 0, timeout=60)
             assert relay.healthy
             await broker.start()
             async with producer_for(broker) as producer:
@@ -139,8 +131,8 @@ async def test_broker_lost_mid_stream_the_relay_recovers(tmp_path: Path, prefix:
             records = await read_topics(broker, [f"{prefix}.bob.inbox"],
                                         lambda r: len(r) >= 1, timeout=90)
             assert [r.value for r in records] == [b"two"]
-            await until(lambda: relay.ready, timeout=60)
-            await until(lambda: connected(relay) == 1, timeout=60)
+            await wait_until(lambda: relay.ready, timeout=60)
+            await wait_until(lambda: connected(relay) == 1, timeout=60)
     finally:
         await broker.stop()
 
