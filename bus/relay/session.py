@@ -349,4 +349,3 @@ class Session(ConsumerRebalanceListener):  # type: ignore[misc]
         self.sink.reseed()
         log.info("assigned %d outbox partitions", len(assigned))
         self.joined.set()
-

@@ -40,6 +40,7 @@ from bus.engine.outcome import QUARANTINE, Outcome
 from bus.engine.tasks import BackgroundTask
 from bus.errors import UpstreamError
 from bus.fastmetrics import PlainHistogram, plain_counter
+from bus.kafka_refusals import produce_failure
 from bus.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -197,14 +198,14 @@ class BatchSink:
                 self._duplicates.value += 1
                 ticket.done()
                 continue
-            full = batch = batches.get((topic, partition))
+            batch = batches.get((topic, partition))
+            full = None
             if batch is None or batch.builder.append(
                     key=env.key, value=outcome.payload, timestamp=None, headers=headers) is None:
+                full = batch
                 batch = batches[(topic, partition)] = self._new_batch(topic, partition)
                 batch.builder.append(key=env.key, value=outcome.payload, timestamp=None,
                                      headers=headers)
-            else:
-                full = None
             batch.tickets.append(ticket)
             batch.keys.append(key)
             if full is not None:  # after the output is in a batch, so a failure forgets it
@@ -225,8 +226,7 @@ class BatchSink:
             self._forget(batch)
             if not isinstance(exc, KafkaError):
                 raise
-            raise UpstreamError(f"producing to {batch.topic} failed: {exc!r}",
-                                retriable=True) from exc
+            raise produce_failure(batch.topic, exc) from exc
         batch.handed = True
         self._unacked += len(batch.tickets)
         future.add_done_callback(partial(self._on_ack, batch))
